@@ -1,0 +1,102 @@
+"""The reference bucket model: pure integer functions of (settings, level, now).
+
+`ConditionBucket` runs these functions directly; `limiter/lua/token_bucket.lua`
+is a line-for-line port of them, and a differential test holds the two equal.
+Time is in microseconds; tokens are whole numbers.
+
+Refill is discrete: every ``interval_us``, ``refill_count`` tokens arrive.
+The ``anchor_us`` of a level is the instant its current tick started, so the
+part of an interval already elapsed carries over. A full bucket does not bank
+ticks: once full, the anchor moves to ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_SAFE_INT = 2**53 - 1  # largest integer a Lua (double) number holds exactly
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    max_tokens: int
+    burst: int
+    refill_count: int
+    interval_us: int
+
+    @property
+    def ceiling(self) -> int:
+        return self.max_tokens + self.burst
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    tokens: int
+    anchor_us: int
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def fresh(settings: Settings, now_us: int) -> Level:
+    """A new bucket: ``max_tokens`` tokens, its first tick starting now."""
+    return Level(settings.max_tokens, now_us)
+
+
+def refill(level: Level, settings: Settings, now_us: int) -> Level:
+    """The level at ``now_us``: whole ticks since the anchor added, capped at the ceiling."""
+    if level.tokens >= settings.ceiling:
+        return Level(settings.ceiling, now_us)
+    elapsed = max(0, now_us - level.anchor_us)  # a clock that stepped back adds nothing
+    ticks = elapsed // settings.interval_us
+    if ticks >= ceil_div(settings.ceiling - level.tokens, settings.refill_count):
+        return Level(settings.ceiling, now_us)
+    return Level(level.tokens + ticks * settings.refill_count, level.anchor_us + ticks * settings.interval_us)
+
+
+def wait_us(level: Level, settings: Settings, n: int, now_us: int) -> int:
+    """Microseconds from ``now_us`` until a refilled ``level`` holds ``n`` tokens (0 if it does)."""
+    missing = n - level.tokens
+    if missing <= 0:
+        return 0
+    ticks = ceil_div(missing, settings.refill_count)
+    return level.anchor_us + ticks * settings.interval_us - now_us
+
+
+def full_in_us(level: Level, settings: Settings, now_us: int) -> int:
+    """Microseconds from ``now_us`` until a refilled ``level`` reaches the ceiling."""
+    return wait_us(level, settings, settings.ceiling, now_us)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    allowed: bool
+    level: Level
+    wait_us: int  # 0 when allowed
+
+
+def take(level: Level, settings: Settings, n: int, now_us: int) -> Outcome:
+    """All-or-nothing: take ``n`` tokens from the level refilled to ``now_us``.
+
+    ``n`` must not exceed the ceiling; callers reject that before asking.
+    """
+    current = refill(level, settings, now_us)
+    if current.tokens >= n:
+        return Outcome(True, Level(current.tokens - n, current.anchor_us), 0)
+    return Outcome(False, current, wait_us(current, settings, n, now_us))
+
+
+def change(level: Level, old: Settings, new: Settings, now_us: int) -> Level:
+    """Settle at the old settings up to now, then switch: no tokens granted or taken retroactively.
+
+    Tokens are clamped to the new ceiling. A new tick length or count restarts
+    the tick at now, so a partial old tick never pays out at the new rate.
+    """
+    settled = refill(level, old, now_us)
+    tokens = min(settled.tokens, new.ceiling)
+    same_rate = (old.refill_count, old.interval_us) == (new.refill_count, new.interval_us)
+    anchor = settled.anchor_us if same_rate else now_us
+    if tokens >= new.ceiling:
+        anchor = now_us
+    return Level(tokens, anchor)

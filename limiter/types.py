@@ -1,0 +1,42 @@
+"""What the Redis limiter returns: `Decision` for an acquire, `BucketState` for a peek."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from limiter.config import BucketConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one acquire.
+
+    ``remaining``: tokens left after this call (refill applied as of Redis time).
+    ``retry_after``: seconds until ``n`` tokens will be there; 0.0 when allowed.
+    ``limit``: the bucket's ceiling (``max_tokens + burst``).
+    ``fail_mode``: set only when Redis was unreachable and ``on_error`` chose the answer.
+    """
+
+    allowed: bool
+    remaining: int
+    retry_after: float
+    limit: int
+    fail_mode: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    """A read-only view of one bucket as of Redis time ``now_us``."""
+
+    user: str
+    tokens: int
+    config: BucketConfig
+    granted: int
+    denied: int
+    overridden: bool  # operator settings are in force (and persist)
+    now_us: int
+    anchor_us: int
+    ttl_ms: int | None = None  # None: the state persists; filled by the dashboard's poller

@@ -1,0 +1,205 @@
+-- token_bucket.lua: the only code that reads or changes a tbdash token bucket.
+--
+-- A port of limiter/model.py (a differential test holds them equal). All state
+-- is integers; the clock is Redis TIME in microseconds, never the caller's.
+--
+-- KEYS[1]      the bucket hash, <prefix>:{<user>}   (one key: one Cluster slot)
+-- ARGV[1]      operation: acquire | peek | configure | unconfigure | reset | delete
+-- ARGV[2..5]   the caller's default settings: max_tokens burst refill_count interval_us
+--              (in force unless an operator configured the bucket)
+-- ARGV[6]      idle_ms: how long a full bucket without operator settings is kept before
+--              it expires (a missing key reads as a new bucket: max_tokens tokens)
+-- acquire:     ARGV[7] n (tokens, 1..ceiling)   ARGV[8] request id ("" for none): a retry
+--              of the same request id returns the first answer instead of debiting twice
+-- configure:   ARGV[7..10] the operator's settings; they persist until unconfigure/delete
+--
+-- Reply (every op; peek of a missing bucket replies nil):
+--   { code, allowed, tokens, wait_us, max_tokens, burst, refill_count, interval_us,
+--     granted, denied, operator, now_us, anchor_us }
+--   code 0 = ok, 1 = n is larger than the ceiling (nothing written), 2 = replayed request id
+-- Errors: "ERR token_bucket: ..." for bad arguments, a wrong-type key or corrupt fields;
+-- they are raised before the first write, so a bad key is never half-changed.
+--
+-- Hash fields: tokens anchor_us max_tokens burst refill_count interval_us operator
+--              granted denied req_id req_allowed req_wait_us
+
+local MAX_SAFE = 9007199254740991
+local key = KEYS[1]
+local op = ARGV[1]
+
+local function fail(msg)
+  return redis.error_reply('token_bucket: ' .. msg)
+end
+
+-- A whole number in [lo, MAX_SAFE], or nil.
+local function int(s, lo)
+  local v = tonumber(s)
+  if v == nil or v ~= v or v % 1 ~= 0 or v < lo or v > MAX_SAFE then return nil end
+  return v
+end
+
+local function ceil_div(a, b)
+  local q = math.floor(a / b)
+  if q * b < a then q = q + 1 end
+  return q
+end
+
+-- Settings from four strings; nil plus a message when invalid.
+local function settings(mt, b, rc, iv, what)
+  local s = { max = int(mt, 1), burst = int(b, 0), count = int(rc, 1), interval = int(iv, 1000) }
+  if not (s.max and s.burst and s.count and s.interval) then
+    return nil, what .. ' settings are not valid integers (max_tokens>=1 burst>=0 refill_count>=1 interval_us>=1000)'
+  end
+  s.ceiling = s.max + s.burst
+  if s.ceiling > MAX_SAFE or ceil_div(s.ceiling, s.count) * s.interval > MAX_SAFE then
+    return nil, what .. ' settings exceed 2^53'
+  end
+  return s
+end
+
+local function same(a, b)
+  return a.max == b.max and a.burst == b.burst and a.count == b.count and a.interval == b.interval
+end
+
+-- model.refill
+local function refill(tokens, anchor, s, now)
+  if tokens >= s.ceiling then return s.ceiling, now end
+  local elapsed = now - anchor
+  if elapsed < 0 then elapsed = 0 end -- a clock that stepped back (failover) adds nothing
+  local ticks = math.floor(elapsed / s.interval)
+  if ticks >= ceil_div(s.ceiling - tokens, s.count) then return s.ceiling, now end
+  return tokens + ticks * s.count, anchor + ticks * s.interval
+end
+
+-- model.wait_us
+local function wait_for(tokens, anchor, s, n, now)
+  local missing = n - tokens
+  if missing <= 0 then return 0 end
+  return anchor + ceil_div(missing, s.count) * s.interval - now
+end
+
+-- model.change
+local function change(tokens, anchor, old, new, now)
+  tokens, anchor = refill(tokens, anchor, old, now)
+  if tokens > new.ceiling then tokens = new.ceiling end
+  if old.count ~= new.count or old.interval ~= new.interval then anchor = now end
+  if tokens >= new.ceiling then anchor = now end
+  return tokens, anchor
+end
+
+-- Validate the arguments before touching anything.
+local default, err = settings(ARGV[2], ARGV[3], ARGV[4], ARGV[5], 'default')
+if not default then return fail(err) end
+local idle_ms = int(ARGV[6], 0)
+if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
+local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
+if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
+
+local n, request, wanted
+if op == 'acquire' then
+  n = int(ARGV[7], 1)
+  if not n then return fail('n must be a whole number >= 1') end
+  request = ARGV[8] or ''
+elseif op == 'configure' then
+  wanted, err = settings(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'new')
+  if not wanted then return fail(err) end
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+-- Read and validate the stored state. pcall: a key of another type must
+-- become a clear error, not a script crash.
+local names = { 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count', 'interval_us',
+                'operator', 'granted', 'denied', 'req_id', 'req_allowed', 'req_wait_us' }
+local h = redis.pcall('HMGET', key, unpack(names))
+if type(h) == 'table' and h.err then
+  return fail(key .. ' is not a hash (' .. redis.call('TYPE', key).ok .. '); it was not written by tbdash')
+end
+
+local exists = h[1] ~= false or h[2] ~= false or h[3] ~= false
+local tokens, anchor, stored, operator, granted, denied = nil, nil, nil, 0, 0, 0
+if exists then
+  tokens, anchor = int(h[1], 0), int(h[2], 0)
+  stored, err = settings(h[3], h[4], h[5], h[6], 'stored')
+  operator = int(h[7] or '0', 0)
+  granted, denied = int(h[8] or '0', 0), int(h[9] or '0', 0)
+  if not (tokens and anchor and stored and operator and operator <= 1 and granted and denied) then
+    return fail(key .. ' has missing or non-numeric fields; it was not written by tbdash')
+  end
+  if tokens > stored.ceiling then
+    return fail(key .. ' holds more tokens than its ceiling; it was not written by tbdash')
+  end
+end
+
+if op == 'delete' then
+  redis.call('DEL', key)
+  return { 0, 0, 0, 0, 0, 0, 0, 0, granted, denied, operator, now, now }
+end
+
+if not exists then
+  if redis.call('EXISTS', key) == 1 then
+    return fail(key .. ' is a hash without bucket fields; it was not written by tbdash')
+  end
+  if op == 'peek' then return nil end
+  tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
+end
+
+-- The settings in force: the operator's if any, else the caller's default.
+-- A different default settles at the old one first, like any live change.
+local s = stored
+if operator == 0 and not same(stored, default) then
+  tokens, anchor = change(tokens, anchor, stored, default, now)
+  s = default
+end
+
+local code, allowed, wait = 0, 0, 0
+local req_allowed, req_wait = false, false
+if op == 'peek' then
+  tokens, anchor = refill(tokens, anchor, s, now)
+  return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
+elseif op == 'acquire' then
+  if request ~= '' and h[10] == request then
+    -- The client timed out and retried a request that had already run.
+    return { 2, int(h[11], 0) or 0, tokens, int(h[12], 0) or 0, s.max, s.burst, s.count, s.interval,
+             granted, denied, operator, now, anchor }
+  end
+  if n > s.ceiling then
+    return { 1, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
+  end
+  tokens, anchor = refill(tokens, anchor, s, now)
+  if tokens >= n then
+    tokens, allowed, granted = tokens - n, 1, granted + 1
+  else
+    wait, denied = wait_for(tokens, anchor, s, n, now), denied + 1
+  end
+  if request ~= '' then req_allowed, req_wait = allowed, wait end
+elseif op == 'configure' then
+  tokens, anchor = change(tokens, anchor, s, wanted, now)
+  s, operator = wanted, 1
+elseif op == 'unconfigure' then
+  tokens, anchor = change(tokens, anchor, s, default, now)
+  s, operator = default, 0
+elseif op == 'reset' then
+  tokens, anchor = s.max, now
+end
+
+redis.call('HSET', key, 'tokens', tokens, 'anchor_us', anchor, 'max_tokens', s.max, 'burst', s.burst,
+  'refill_count', s.count, 'interval_us', s.interval, 'operator', operator,
+  'granted', granted, 'denied', denied)
+if req_allowed then
+  redis.call('HSET', key, 'req_id', request, 'req_allowed', req_allowed, 'req_wait_us', req_wait)
+elseif h[10] then
+  redis.call('HDEL', key, 'req_id', 'req_allowed', 'req_wait_us')
+end
+
+if operator == 1 then
+  redis.call('PERSIST', key) -- operator settings persist
+else
+  -- Idle state expires idle_ms after the bucket would be full again: a
+  -- missing key then reads as a new bucket, so idle users cost no memory.
+  local full_in = wait_for(tokens, anchor, s, s.ceiling, now)
+  redis.call('PEXPIRE', key, math.floor(full_in / 1000) + idle_ms + 1)
+end
+
+return { code, allowed, tokens, wait, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }

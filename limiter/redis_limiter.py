@@ -1,0 +1,171 @@
+"""`RedisLimiter`: one token bucket per user in Redis, shared by every process and host."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from redis import exceptions as rexc
+
+from limiter import script
+from limiter.config import BucketConfig
+from limiter.errors import CorruptBucket, RedisUnavailable
+from limiter.keys import DEFAULT_PREFIX, bucket_key, validate_prefix
+from limiter.types import BucketState, Decision
+
+
+class _LimiterCore:
+    """What the sync and async limiters share: settings, keys, arguments, replies."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = DEFAULT_PREFIX,
+        default: BucketConfig | None = None,
+        *,
+        on_error: str = "raise",
+        idle_ttl: float = 60.0,
+    ) -> None:
+        if default is None:
+            raise TypeError(f"{type(self).__name__} needs default=BucketConfig(...): the settings of users without operator settings")
+        if idle_ttl < 0:
+            raise ValueError("idle_ttl must be >= 0 seconds")
+        self.client = client
+        self.prefix = validate_prefix(prefix)
+        self.default = default
+        self.on_error = script.check_on_error(on_error)
+        self._base_args = (*script.settings_args(default.settings()), round(idle_ttl * 1000))
+        self._ids = script.RequestIds()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r}, default={self.default!r}, on_error={self.on_error!r})"
+
+    def key(self, user: str) -> str:
+        return bucket_key(self.prefix, user)
+
+    def _args(self, op: str, *extra: object) -> tuple[object, ...]:
+        return (op, *self._base_args, *extra)
+
+    def _fallback(self, exc: RedisUnavailable) -> Decision:
+        if self.on_error == "raise":
+            raise exc
+        return script.fallback_decision(self.on_error, self.default)
+
+    def _translate(self, exc: rexc.RedisError, key: str) -> Exception:
+        """The exception to raise for a Redis error during a script call."""
+        if isinstance(exc, rexc.ResponseError):
+            translated = script.translate_response_error(exc, key)
+            if translated is not None:
+                return translated
+        if script.is_unavailable(exc):
+            return RedisUnavailable(f"Redis unavailable: {exc}")
+        return exc
+
+    def _state_or_error(self, user: str, reply: Any) -> BucketState | CorruptBucket | None:
+        if isinstance(reply, rexc.ResponseError):
+            translated = self._translate(reply, self.key(user))
+            if isinstance(translated, CorruptBucket):
+                return translated
+            raise translated
+        return script.state_of(reply, user)
+
+
+class RedisLimiter(_LimiterCore):
+    """Token buckets in Redis, changed only by ``lua/token_bucket.lua``.
+
+    ``client`` is a ``redis.Redis``, a ``redis.cluster.RedisCluster`` or a
+    Sentinel master client. ``default`` applies to every user without operator
+    settings (see `configure`). ``on_error`` decides what a consume returns
+    when Redis cannot be reached: ``"raise"`` (`RedisUnavailable`),
+    ``"allow"`` or ``"deny"``. ``idle_ttl`` is how long (seconds) a full bucket
+    without operator settings is kept before its key expires.
+    """
+
+    # -- consuming ---------------------------------------------------------
+
+    def try_acquire(self, user: str, n: int = 1) -> Decision:
+        """Take ``n`` tokens now if they are there; never waits."""
+        script.check_n(n)
+        try:
+            reply = self._call(user, "acquire", n, self._ids.next())
+        except RedisUnavailable as exc:
+            return self._fallback(exc)
+        return script.decision_of(reply, n, user)
+
+    def acquire(self, user: str, n: int = 1, timeout: float | None = None) -> Decision:
+        """Wait up to ``timeout`` seconds (None: no limit) for ``n`` tokens.
+
+        Sleeps the ``retry_after`` Redis reports between attempts, never polls.
+        Returns the refused `Decision` at once when the wait cannot end in time.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            decision = self.try_acquire(user, n)
+            if decision.allowed or decision.fail_mode is not None:
+                return decision
+            pause = decision.retry_after
+            if deadline is not None and time.monotonic() + pause > deadline:
+                return decision
+            time.sleep(pause)
+
+    # -- reading and operating -----------------------------------------------
+
+    def peek(self, user: str) -> BucketState | None:
+        """The bucket as of Redis time, refill applied; None if it has no state. Writes nothing."""
+        return script.state_of(self._call(user, "peek"), user)
+
+    def peek_many(self, users: Iterable[str]) -> list[BucketState | CorruptBucket | None]:
+        """`peek` for many users in one pipeline; a corrupt bucket comes back as its `CorruptBucket`."""
+        users = list(users)
+        if not users:
+            return []
+        self._load_script()
+        replies = self._pipeline_peeks(users)
+        if any(isinstance(r, rexc.NoScriptError) for r in replies):
+            self._load_script()  # flushed between the load and the pipeline
+            replies = self._pipeline_peeks(users)
+        return [self._state_or_error(user, reply) for user, reply in zip(users, replies)]
+
+    def configure(self, user: str, config: BucketConfig) -> BucketState:
+        """Set operator settings: live, atomic, seen by every process on its next call; they persist."""
+        reply = self._call(user, "configure", *script.settings_args(config.settings()))
+        return script.state_of(reply, user)  # type: ignore[return-value]
+
+    def unconfigure(self, user: str) -> BucketState:
+        """Drop operator settings: the caller's default applies again (settled first, like any change)."""
+        return script.state_of(self._call(user, "unconfigure"), user)  # type: ignore[return-value]
+
+    def reset(self, user: str) -> BucketState:
+        """Refill the bucket to ``max_tokens`` now; operator settings and counters stay."""
+        return script.state_of(self._call(user, "reset"), user)  # type: ignore[return-value]
+
+    def delete(self, user: str) -> None:
+        """Forget the bucket, operator settings included."""
+        self._call(user, "delete")
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _call(self, user: str, op: str, *extra: object) -> Any:
+        key = self.key(user)
+        args = self._args(op, *extra)
+        try:
+            try:
+                return self.client.evalsha(script.SHA, 1, key, *args)
+            except rexc.NoScriptError:
+                # The script cache is volatile (restart, failover, SCRIPT FLUSH);
+                # NOSCRIPT means nothing ran, so sending the source is safe.
+                return self.client.eval(script.SOURCE, 1, key, *args)
+        except rexc.RedisError as exc:
+            error = self._translate(exc, key)
+            if error is exc:
+                raise
+            raise error from (exc if isinstance(error, RedisUnavailable) else None)
+
+    def _load_script(self) -> None:
+        self.client.script_load(script.SOURCE)
+
+    def _pipeline_peeks(self, users: list[str]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for user in users:
+            pipe.evalsha(script.SHA, 1, self.key(user), *self._args("peek"))
+        return pipe.execute(raise_on_error=False)

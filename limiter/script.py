@@ -1,0 +1,136 @@
+"""The calling convention of ``lua/token_bucket.lua``, shared by the sync and async limiters.
+
+Everything here is pure: building ARGV, turning replies into `Decision` /
+`BucketState`, and sorting Redis errors into "unreachable" (the ``on_error``
+policy decides) and "bad data" (always raised).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from importlib import resources
+from typing import Literal, Sequence
+
+from redis import exceptions as rexc
+
+from limiter.config import BucketConfig
+from limiter.errors import CorruptBucket, LimiterError, TokensExceedCeiling
+from limiter.model import Settings
+from limiter.types import BucketState, Decision
+
+SOURCE: str = resources.files("limiter").joinpath("lua/token_bucket.lua").read_text(encoding="utf-8")
+SHA: str = hashlib.sha1(SOURCE.encode()).hexdigest()
+
+Operation = Literal["acquire", "peek", "configure", "unconfigure", "reset", "delete"]
+OnError = Literal["raise", "allow", "deny"]
+ON_ERROR_CHOICES = ("raise", "allow", "deny")
+
+# Reply layout (see the header of token_bucket.lua).
+CODE, ALLOWED, TOKENS, WAIT_US, MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US = range(8)
+GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US = range(8, 13)
+CODE_OK, CODE_TOO_MANY, CODE_REPLAYED = 0, 1, 2
+
+# Errors that mean "Redis is not answering usefully right now", as opposed to
+# an answer about the data. ReadOnlyError: a demoted primary after failover.
+UNAVAILABLE = (
+    rexc.ConnectionError,
+    rexc.TimeoutError,
+    rexc.ClusterError,
+    rexc.ReadOnlyError,
+    rexc.TryAgainError,
+)
+
+
+def settings_args(settings: Settings) -> tuple[int, int, int, int]:
+    return (settings.max_tokens, settings.burst, settings.refill_count, settings.interval_us)
+
+
+class RequestIds:
+    """Unique ids for consumes, so a client-side retry of the same call is not debited twice."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    # BUSY (a long script) and LOADING have no dedicated class on every redis-py version.
+    return isinstance(exc, rexc.ResponseError) and str(exc).startswith(("BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN"))
+
+
+def translate_response_error(exc: rexc.ResponseError, key: str) -> LimiterError | None:
+    """A script error about the data, as a `LimiterError`; None if it is something else."""
+    message = str(exc)
+    marker = "token_bucket: "
+    at = message.find(marker)
+    if at < 0:
+        return None
+    reason = message[at + len(marker) :].split(" script:")[0].strip()
+    if reason.startswith(key):
+        return CorruptBucket(key, reason[len(key) :].lstrip(" :"))
+    return LimiterError(reason)
+
+
+def _int(value: object) -> int:
+    return int(value)  # replies are integers; bytes from RESP2 are decoded by int()
+
+
+def config_of(reply: Sequence[object]) -> BucketConfig:
+    return BucketConfig.from_settings(
+        Settings(_int(reply[MAX_TOKENS]), _int(reply[BURST]), _int(reply[REFILL_COUNT]), _int(reply[INTERVAL_US]))
+    )
+
+
+def decision_of(reply: Sequence[object], n: int, user: str) -> Decision:
+    code = _int(reply[CODE])
+    ceiling = _int(reply[MAX_TOKENS]) + _int(reply[BURST])
+    if code == CODE_TOO_MANY:
+        raise TokensExceedCeiling(n, ceiling, user)
+    return Decision(
+        allowed=bool(_int(reply[ALLOWED])),
+        remaining=_int(reply[TOKENS]),
+        retry_after=_int(reply[WAIT_US]) / 1_000_000,
+        limit=ceiling,
+    )
+
+
+def state_of(reply: Sequence[object] | None, user: str) -> BucketState | None:
+    if reply is None:
+        return None
+    return BucketState(
+        user=user,
+        tokens=_int(reply[TOKENS]),
+        config=config_of(reply),
+        granted=_int(reply[GRANTED]),
+        denied=_int(reply[DENIED]),
+        overridden=bool(_int(reply[OPERATOR])),
+        now_us=_int(reply[NOW_US]),
+        anchor_us=_int(reply[ANCHOR_US]),
+    )
+
+
+def fallback_decision(on_error: OnError, default: BucketConfig) -> Decision:
+    """The answer ``on_error`` gives when Redis cannot be reached."""
+    if on_error == "allow":
+        return Decision(True, -1, 0.0, default.ceiling, fail_mode="allow")
+    # Deny with a retry hint of one tick, so callers that sleep retry_after don't spin.
+    return Decision(False, 0, default.refill_interval, default.ceiling, fail_mode="deny")
+
+
+def check_on_error(on_error: str) -> OnError:
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)} (got {on_error!r})")
+    return on_error  # type: ignore[return-value]
+
+
+def check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a whole number >= 1 (got {n!r})")
+    return n

@@ -1,0 +1,133 @@
+"""The data the dashboard shows, and the `Backend` protocol that produces it.
+
+Screens and CLI commands only ever talk to a `Backend`; `RedisBackend`
+(dashboard/core/backend.py) is the real one. Everything here is plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable, Protocol
+
+from limiter.config import BucketConfig
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRow:
+    """One bucket as of one poll."""
+
+    user: str
+    tokens: int
+    config: BucketConfig
+    granted: int  # counters since the bucket state was created
+    denied: int
+    overridden: bool  # operator settings in force
+    ttl_ms: int | None  # None: persists
+    grants_per_s: float | None = None  # from counter deltas between polls; None on first sight
+    denials_per_s: float | None = None
+
+    @property
+    def ceiling(self) -> int:
+        return self.config.ceiling
+
+    @property
+    def fill(self) -> float:
+        """0.0 … 1.0 of the ceiling."""
+        return self.tokens / self.config.ceiling
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidKey:
+    """A key under the prefix that is not a valid bucket (wrong type, corrupt fields, foreign name)."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    mode: str  # standalone | sentinel | cluster | embedded
+    server: str  # host:port of the primary (or "n primaries"), never a password
+    version: str = ""  # redis_version of the server
+    detail: str = ""  # e.g. "primary 127.0.0.1:6380 via 3 sentinels"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The result of one poll."""
+
+    taken_at: float  # time.time() on the dashboard host, for display
+    redis_time_us: int  # Redis TIME when the buckets were read
+    buckets: tuple[BucketRow, ...]
+    invalid: tuple[InvalidKey, ...]
+    poll_seconds: float  # how long discovery + reads took
+    latency_ms: float  # one PING round trip
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    user: str
+    rate: float  # requests per second (open loop)
+    duration: float  # seconds
+    concurrency: int = 4
+    tokens: int = 1  # per request
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProgress:
+    """Counters while a load runs (and, with ``done=True``, the final report)."""
+
+    spec: LoadSpec
+    elapsed: float
+    sent: int
+    granted: int
+    denied: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+    achieved_rate: float
+    done: bool = False
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: str  # stream entry id
+    when: float  # epoch seconds (Redis time)
+    who: str  # OS user@host (or the configured operator name)
+    action: str  # configure | unconfigure | reset | delete
+    user: str
+    old: dict[str, object] | None
+    new: dict[str, object] | None
+
+
+@dataclass(slots=True)
+class History:
+    """Token levels over time for one user: parallel ring buffers, oldest first."""
+
+    times: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    ceiling: int = 1
+
+
+class Backend(Protocol):
+    """What a dashboard needs from Redis. All methods raise `limiter.RedisUnavailable` when Redis is down."""
+
+    info: ConnectionInfo
+    read_only: bool
+
+    async def poll(self) -> Snapshot: ...
+
+    async def configure(self, user: str, config: BucketConfig) -> AuditEntry: ...
+
+    async def unconfigure(self, user: str) -> AuditEntry: ...
+
+    async def reset(self, user: str) -> AuditEntry: ...
+
+    async def delete(self, user: str) -> AuditEntry: ...
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]: ...
+
+    def load(self, spec: LoadSpec, on_progress: Callable[[LoadProgress], None] | None = None) -> AsyncIterator[LoadProgress]: ...
+
+    async def aclose(self) -> None: ...

@@ -7,7 +7,7 @@ Screens and CLI commands only ever talk to a `Backend`; `RedisBackend`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Protocol
+from typing import AsyncIterator, Protocol
 
 from limiter.config import BucketConfig
 
@@ -128,6 +128,9 @@ class Backend(Protocol):
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]: ...
 
-    def load(self, spec: LoadSpec, on_progress: Callable[[LoadProgress], None] | None = None) -> AsyncIterator[LoadProgress]: ...
+    def load(self, spec: LoadSpec) -> AsyncIterator[LoadProgress]:
+        """Fire load; yields progress a few times a second, the last item with ``done=True``.
+        Closing the iterator (or cancelling its task) stops the load; a final item has ``cancelled=True``."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -1,0 +1,1 @@
+"""tbdash: the Textual dashboard, its command line and the embedded Redis servers."""

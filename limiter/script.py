@@ -27,9 +27,10 @@ Operation = Literal["acquire", "peek", "configure", "unconfigure", "reset", "del
 OnError = Literal["raise", "allow", "deny"]
 ON_ERROR_CHOICES = ("raise", "allow", "deny")
 
-# Reply layout (see the header of token_bucket.lua).
-CODE, ALLOWED, TOKENS, WAIT_US, MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US = range(8)
-GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US = range(8, 13)
+# Reply layouts (see the header of token_bucket.lua). Acquire: the first six.
+CODE, ALLOWED, TOKENS, WAIT_US, CEILING, ACQUIRE_NOW_US = range(6)
+# Every other op:
+MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US = range(4, 13)
 CODE_OK, CODE_TOO_MANY, CODE_REPLAYED = 0, 1, 2
 
 # Errors that mean "Redis is not answering usefully right now", as opposed to
@@ -88,17 +89,11 @@ def config_of(reply: Sequence[object]) -> BucketConfig:
     )
 
 
-def decision_of(reply: Sequence[object], n: int, user: str) -> Decision:
-    code = _int(reply[CODE])
-    ceiling = _int(reply[MAX_TOKENS]) + _int(reply[BURST])
+def decision_of(reply: Sequence[int], n: int, user: str) -> Decision:
+    code, allowed, tokens, wait_us, ceiling = reply[:5]
     if code == CODE_TOO_MANY:
         raise TokensExceedCeiling(n, ceiling, user)
-    return Decision(
-        allowed=bool(_int(reply[ALLOWED])),
-        remaining=_int(reply[TOKENS]),
-        retry_after=_int(reply[WAIT_US]) / 1_000_000,
-        limit=ceiling,
-    )
+    return Decision(allowed == 1, tokens, wait_us / 1_000_000, ceiling)
 
 
 def state_of(reply: Sequence[object] | None, user: str) -> BucketState | None:

@@ -13,15 +13,17 @@
 --              of the same request id returns the first answer instead of debiting twice
 -- configure:   ARGV[7..10] the operator's settings; they persist until unconfigure/delete
 --
--- Reply (every op; peek of a missing bucket replies nil):
---   { code, allowed, tokens, wait_us, max_tokens, burst, refill_count, interval_us,
---     granted, denied, operator, now_us, anchor_us }
+-- Reply of acquire (short: it is the hot path):
+--   { code, allowed, tokens, wait_us, ceiling, now_us }
 --   code 0 = ok, 1 = n is larger than the ceiling (nothing written), 2 = replayed request id
+-- Reply of every other op (peek of a missing bucket replies nil):
+--   { 0, 0, tokens, 0, max_tokens, burst, refill_count, interval_us,
+--     granted, denied, operator, now_us, anchor_us }
 -- Errors: "ERR token_bucket: ..." for bad arguments, a wrong-type key or corrupt fields;
 -- they are raised before the first write, so a bad key is never half-changed.
 --
 -- Hash fields: tokens anchor_us max_tokens burst refill_count interval_us operator
---              granted denied req_id req_allowed req_wait_us
+--              granted denied req ("<request id> <allowed> <wait_us>" of the last consume)
 
 local MAX_SAFE = 9007199254740991
 local key = KEYS[1]
@@ -95,7 +97,7 @@ if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
 local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
 if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
 
-local n, request, wanted
+local n, request, wanted, reply
 if op == 'acquire' then
   n = int(ARGV[7], 1)
   if not n then return fail('n must be a whole number >= 1') end
@@ -110,9 +112,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 -- Read and validate the stored state. pcall: a key of another type must
 -- become a clear error, not a script crash.
-local names = { 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count', 'interval_us',
-                'operator', 'granted', 'denied', 'req_id', 'req_allowed', 'req_wait_us' }
-local h = redis.pcall('HMGET', key, unpack(names))
+local h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count',
+                      'interval_us', 'operator', 'granted', 'denied', 'req')
 if type(h) == 'table' and h.err then
   return fail(key .. ' is not a hash (' .. redis.call('TYPE', key).ok .. '); it was not written by tbdash')
 end
@@ -147,59 +148,75 @@ end
 
 -- The settings in force: the operator's if any, else the caller's default.
 -- A different default settles at the old one first, like any live change.
-local s = stored
+local s, settings_changed = stored, not exists
 if operator == 0 and not same(stored, default) then
   tokens, anchor = change(tokens, anchor, stored, default, now)
-  s = default
+  s, settings_changed = default, true
 end
 
-local code, allowed, wait = 0, 0, 0
-local req_allowed, req_wait = false, false
+local function long_reply()
+  return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
+end
+
+-- Fields to write; the settings fields only when they changed (the hot path writes 4).
+local fields = {}
+local function put(name, value)
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+
 if op == 'peek' then
   tokens, anchor = refill(tokens, anchor, s, now)
-  return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
+  return long_reply()
 elseif op == 'acquire' then
-  if request ~= '' and h[10] == request then
+  if request ~= '' and h[10] then
     -- The client timed out and retried a request that had already run.
-    return { 2, int(h[11], 0) or 0, tokens, int(h[12], 0) or 0, s.max, s.burst, s.count, s.interval,
-             granted, denied, operator, now, anchor }
+    local id, was_allowed, was_wait = string.match(h[10], '^(.*) (%d+) (%d+)$')
+    if id == request then
+      return { 2, tonumber(was_allowed), tokens, tonumber(was_wait), s.ceiling, now }
+    end
   end
-  if n > s.ceiling then
-    return { 1, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
-  end
+  if n > s.ceiling then return { 1, 0, tokens, 0, s.ceiling, now } end
   tokens, anchor = refill(tokens, anchor, s, now)
+  local allowed, wait = 0, 0
   if tokens >= n then
     tokens, allowed, granted = tokens - n, 1, granted + 1
+    put('granted', granted)
   else
     wait, denied = wait_for(tokens, anchor, s, n, now), denied + 1
+    put('denied', denied)
   end
-  if request ~= '' then req_allowed, req_wait = allowed, wait end
+  if request ~= '' then
+    put('req', string.format('%s %d %d', request, allowed, wait))
+  elseif h[10] then
+    redis.call('HDEL', key, 'req') -- a stale answer must never replay
+  end
+  reply = { 0, allowed, tokens, wait, s.ceiling, now }
 elseif op == 'configure' then
   tokens, anchor = change(tokens, anchor, s, wanted, now)
-  s, operator = wanted, 1
+  if operator == 0 then redis.call('PERSIST', key) end -- operator settings persist
+  s, operator, settings_changed = wanted, 1, true
 elseif op == 'unconfigure' then
   tokens, anchor = change(tokens, anchor, s, default, now)
-  s, operator = default, 0
+  s, operator, settings_changed = default, 0, true
 elseif op == 'reset' then
   tokens, anchor = s.max, now
 end
 
-redis.call('HSET', key, 'tokens', tokens, 'anchor_us', anchor, 'max_tokens', s.max, 'burst', s.burst,
-  'refill_count', s.count, 'interval_us', s.interval, 'operator', operator,
-  'granted', granted, 'denied', denied)
-if req_allowed then
-  redis.call('HSET', key, 'req_id', request, 'req_allowed', req_allowed, 'req_wait_us', req_wait)
-elseif h[10] then
-  redis.call('HDEL', key, 'req_id', 'req_allowed', 'req_wait_us')
+put('tokens', tokens)
+put('anchor_us', anchor)
+if settings_changed then
+  put('max_tokens', s.max); put('burst', s.burst); put('refill_count', s.count)
+  put('interval_us', s.interval); put('operator', operator)
+  put('granted', granted); put('denied', denied)
 end
+redis.call('HSET', key, unpack(fields))
 
-if operator == 1 then
-  redis.call('PERSIST', key) -- operator settings persist
-else
+if operator == 0 then
   -- Idle state expires idle_ms after the bucket would be full again: a
   -- missing key then reads as a new bucket, so idle users cost no memory.
   local full_in = wait_for(tokens, anchor, s, s.ceiling, now)
   redis.call('PEXPIRE', key, math.floor(full_in / 1000) + idle_ms + 1)
 end
 
-return { code, allowed, tokens, wait, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
+return reply or long_reply()

@@ -359,9 +359,8 @@ def test_the_lua_file_works_on_its_own_with_plain_eval(redis_client):
 
 
 def test_the_lua_file_works_through_redis_cli_eval(redis_server):
-    cli = shutil.which("redis-cli") or str(Path(redis_server.binary).with_name("redis-cli"))
-    if not Path(cli).exists():
-        pytest.fail("no redis-cli next to the redis-server binary")
+    cli = redis_server.binary.cli or shutil.which("redis-cli")
+    assert cli, "no redis-cli next to the redis-server binary"
     out = subprocess.run(
         [cli, "-h", redis_server.host, "-p", str(redis_server.port), "--eval", str(LUA),
          "token_bucket:{go-service}", ",", "acquire", "5", "0", "1", "1000000", "60000", "1", ""],

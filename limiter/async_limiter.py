@@ -81,5 +81,5 @@ class AsyncRedisLimiter(_LimiterCore):
     async def _pipeline_peeks(self, users: list[str]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for user in users:
-            pipe.evalsha(script.SHA, 1, self.key(user), *self._args("peek"))
+            pipe.execute_command("EVALSHA", script.SHA, 1, self.key(user), *self._args("peek"))
         return await pipe.execute(raise_on_error=False)

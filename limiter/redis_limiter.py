@@ -167,5 +167,6 @@ class RedisLimiter(_LimiterCore):
     def _pipeline_peeks(self, users: list[str]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for user in users:
-            pipe.evalsha(script.SHA, 1, self.key(user), *self._args("peek"))
+            # execute_command: ClusterPipeline blocks the evalsha() method, not the command.
+            pipe.execute_command("EVALSHA", script.SHA, 1, self.key(user), *self._args("peek"))
         return pipe.execute(raise_on_error=False)

@@ -383,3 +383,18 @@ async def test_async_limiter_matches_the_sync_one(async_redis_client):
     assert (await lim.peek_many(["a", "nobody"]))[1] is None
     await lim.delete("a")
     assert await lim.peek("a") is None
+
+
+@pytest.mark.parametrize("topology", ["cluster_client", "sentinel_client"])
+def test_every_operation_on_cluster_and_sentinel_clients(request, topology):
+    client = request.getfixturevalue(topology)
+    lim = RedisLimiter(client, default=BucketConfig(max_tokens=3, **FROZEN))
+    users = [f"user{i}" for i in range(40)] + ["a{b}c", "}{", "x:y"]
+    assert all(lim.try_acquire(u).allowed for u in users)
+    client.script_flush()  # every primary: the pipeline path must reload the script
+    states = lim.peek_many(users)
+    assert [s.tokens for s in states] == [2] * len(users)
+    lim.configure("a{b}c", BucketConfig(max_tokens=9, **FROZEN))
+    assert lim.reset("a{b}c").tokens == 9
+    lim.delete("x:y")
+    assert lim.peek("x:y") is None

@@ -88,6 +88,11 @@ class LoadProgress:
     achieved_rate: float
     done: bool = False
     cancelled: bool = False
+    # Added by the load generator (core/loadgen.py); all optional for other producers.
+    queued: int = 0  # requests that found every worker busy at their scheduled time (Redis too slow)
+    lag_p99_ms: float | None = None  # p99 of (start - scheduled time): how late requests left
+    last_error: str = ""  # the most recent error, if errors > 0
+    target: int = 0  # requests the run will send in all (rate x duration)
 
 
 @dataclass(frozen=True, slots=True)

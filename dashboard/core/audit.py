@@ -1,0 +1,118 @@
+"""The audit stream ``<prefix>:audit``: every change made through tbdash, capped in length.
+
+One stream entry per change: ``who`` (configured operator name, else OS
+``user@host``), ``action``, ``user``, ``old`` and ``new`` (JSON objects, or
+empty), ``ts`` (the writer's clock, ISO 8601 UTC, for humans reading it with
+redis-cli). The entry id is Redis time, so `AuditEntry.when` comes from it.
+``XADD ... MAXLEN ~ 10000`` keeps the stream bounded.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import json
+import socket
+from typing import Any, Mapping
+
+from dashboard.core.protocol import AuditEntry
+from limiter.keys import audit_key
+from limiter.types import BucketState
+
+DEFAULT_MAXLEN = 10_000
+ACTIONS = ("configure", "unconfigure", "reset", "delete")
+
+
+def operator_identity(configured: str | None = None) -> str:
+    """``configured`` if given, else ``<OS user>@<host>``."""
+    if configured:
+        return configured
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry and no $USER (some containers)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def state_dict(state: BucketState | None) -> dict[str, object] | None:
+    """What the audit records of a bucket: its settings, operator flag and tokens."""
+    if state is None:
+        return None
+    return {
+        "max_tokens": state.config.max_tokens,
+        "burst": state.config.burst,
+        "refill_count": state.config.refill_count,
+        "refill_interval": state.config.refill_interval,
+        "overridden": state.overridden,
+        "tokens": state.tokens,
+    }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _json(value: Any) -> dict[str, object] | None:
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {"unparsed": text}  # a foreign writer: show it, don't crash
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def entry_of(entry_id: Any, fields: Mapping[Any, Any]) -> AuditEntry:
+    """An `AuditEntry` from one XRANGE item; tolerant of entries other tools wrote."""
+    fields = {_text(k): v for k, v in fields.items()}
+    ident = _text(entry_id)
+    try:
+        when = int(ident.split("-")[0]) / 1000
+    except ValueError:
+        when = 0.0
+    return AuditEntry(
+        id=ident,
+        when=when,
+        who=_text(fields.get("who")) or "?",
+        action=_text(fields.get("action")) or "?",
+        user=_text(fields.get("user")),
+        old=_json(fields.get("old")),
+        new=_json(fields.get("new")),
+    )
+
+
+class AuditLog:
+    """Writes and reads the audit stream of one prefix (``redis.asyncio`` client)."""
+
+    def __init__(self, client: Any, prefix: str, *, who: str, maxlen: int = DEFAULT_MAXLEN) -> None:
+        if maxlen < 1:
+            raise ValueError("audit maxlen must be >= 1")
+        self.client = client
+        self.key = audit_key(prefix)
+        self.who = who
+        self.maxlen = maxlen
+
+    async def write(
+        self, action: str, user: str, old: dict[str, object] | None, new: dict[str, object] | None
+    ) -> AuditEntry:
+        """Append one entry; raises the Redis error if it cannot be written."""
+        fields = {
+            "who": self.who,
+            "action": action,
+            "user": user,
+            "old": "" if old is None else json.dumps(old, sort_keys=True),
+            "new": "" if new is None else json.dumps(new, sort_keys=True),
+            "ts": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+        }
+        entry_id = await self.client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+        return entry_of(entry_id, fields)
+
+    async def read(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first."""
+        if limit < 1:
+            return []
+        items = await self.client.xrevrange(self.key, "+", "-", count=limit)
+        return [entry_of(entry_id, fields) for entry_id, fields in items]

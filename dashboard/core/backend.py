@@ -1,0 +1,232 @@
+"""`RedisBackend`: the `Backend` protocol on a ``redis.asyncio`` client.
+
+Reads go through the `Poller` (SCAN + pipelined HMGET, no scripts, so a
+read-only ACL user can watch). Changes go through `AsyncRedisLimiter` (the
+one Lua script) and are then written to the audit stream; in read-only mode
+every mutation, load included, raises `ReadOnlyError` before touching Redis.
+Connection failures surface as `limiter.RedisUnavailable` whose message names
+the server (never a password).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, TypeVar
+
+from redis import exceptions as rexc
+
+from dashboard.core.audit import DEFAULT_MAXLEN, AuditLog, operator_identity, state_dict
+from dashboard.core.errors import AuditWriteFailed, LoadSpecError, ReadOnlyError
+from dashboard.core.loadgen import LoadRun, check_spec
+from dashboard.core.poller import Poller
+from dashboard.core.protocol import AuditEntry, ConnectionInfo, LoadSpec, Snapshot
+from limiter.async_limiter import AsyncRedisLimiter
+from limiter.config import BucketConfig
+from limiter.errors import RedisUnavailable
+from limiter.keys import DEFAULT_PREFIX, validate_prefix
+from limiter.script import is_unavailable
+from limiter.types import BucketState
+
+T = TypeVar("T")
+
+DEFAULT_BUCKET = BucketConfig(max_tokens=10, burst=5, refill_count=1, refill_interval=1.0)
+
+
+class RedisBackend:
+    """The real `Backend`. Build it with `from_settings` (or `from_url`), then ``await connect()``."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        default: BucketConfig = DEFAULT_BUCKET,
+        info: ConnectionInfo | None = None,
+        read_only: bool = False,
+        who: str | None = None,
+        audit_maxlen: int = DEFAULT_MAXLEN,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.prefix = validate_prefix(prefix)
+        self.default = default
+        self.read_only = read_only
+        self.info = info or ConnectionInfo(mode="standalone", server="?")
+        self.who = operator_identity(who)
+        # on_error="raise": an operator must see that Redis is down, never a made-up answer.
+        self.limiter = AsyncRedisLimiter(client, prefix=self.prefix, default=default, on_error="raise")
+        self.poller = Poller(client, self.prefix)
+        self.audit_log = AuditLog(client, self.prefix, who=self.who, maxlen=audit_maxlen)
+        self._on_close = on_close
+        self._closed = False
+
+    # ---- construction
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        url: str | None = None,
+        read_only: bool | None = None,
+        who: str | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> RedisBackend:
+        """A backend for ``dashboard.settings.Settings`` (``url`` overrides ``[redis]``, e.g. an embedded server).
+
+        Raises `limiter.connect.InvalidConnection` for a bad URL and
+        `limiter.connect.EmbeddedNotStarted` for ``embedded://`` (the caller
+        starts that server and passes its ``url``).
+        """
+        from limiter.connect import connect, parse_url
+
+        spec = parse_url(url) if url is not None else settings.connection_spec()
+        client = connect(spec, asyncio=True, client_name="tbdash")
+        mode = "embedded" if url is not None and settings.redis.effective_mode() == "embedded" else spec.mode
+        return cls(
+            client,
+            prefix=settings.limiter.prefix,
+            default=settings.limiter.default,
+            info=info_of(spec, mode),
+            read_only=settings.dashboard.read_only if read_only is None else read_only,
+            who=who if who is not None else settings.dashboard.operator,
+            on_close=on_close,
+        )
+
+    async def connect(self) -> ConnectionInfo:
+        """Check the connection (PING) and learn the server version and primary; returns `info`."""
+        server_info = await self._guard(lambda: self.client.info("server"))
+        if isinstance(server_info, dict) and server_info and all(isinstance(v, dict) for v in server_info.values()):
+            first = next(iter(server_info.values()))  # a cluster client answers per node
+            nodes = len(server_info)
+            version = str(first.get("redis_version", ""))
+            self.info = ConnectionInfo(self.info.mode, f"{nodes} primaries", version, self.info.detail)
+        else:
+            version = str(server_info.get("redis_version", "")) if isinstance(server_info, dict) else ""
+            server = self.info.server
+            if self.info.mode == "sentinel":
+                server = await self._sentinel_primary() or server
+            self.info = ConnectionInfo(self.info.mode, server, version, self.info.detail)
+        return self.info
+
+    async def _sentinel_primary(self) -> str | None:
+        pool = getattr(self.client, "connection_pool", None)
+        getter = getattr(pool, "get_master_address", None)
+        if getter is None:
+            return None
+        try:
+            host, port = await getter()
+        except Exception:
+            return None
+        return f"{host}:{port}"
+
+    # ---- reading
+
+    async def poll(self) -> Snapshot:
+        return await self._guard(self.poller.poll)
+
+    async def peek(self, user: str) -> BucketState | None:
+        """The bucket as `RedisLimiter.peek` sees it (with this backend's default)."""
+        return await self._guard(lambda: self.limiter.peek(user))
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]:
+        return await self._guard(lambda: self.audit_log.read(limit))
+
+    # ---- changing (audited)
+
+    async def configure(self, user: str, config: BucketConfig) -> AuditEntry:
+        self._writable("configure", user)
+        old = await self.peek(user)
+        new = await self._guard(lambda: self.limiter.configure(user, config))
+        return await self._record("configure", user, old, new)
+
+    async def unconfigure(self, user: str) -> AuditEntry:
+        self._writable("unconfigure", user)
+        old = await self.peek(user)
+        new = await self._guard(lambda: self.limiter.unconfigure(user))
+        return await self._record("unconfigure", user, old, new)
+
+    async def reset(self, user: str) -> AuditEntry:
+        self._writable("reset", user)
+        old = await self.peek(user)
+        new = await self._guard(lambda: self.limiter.reset(user))
+        return await self._record("reset", user, old, new)
+
+    async def delete(self, user: str) -> AuditEntry:
+        self._writable("delete", user)
+        old = await self.peek(user)
+        await self._guard(lambda: self.limiter.delete(user))
+        return await self._record("delete", user, old, None)
+
+    async def _record(self, action: str, user: str, old: BucketState | None, new: BucketState | None) -> AuditEntry:
+        # The change is done; the stream is in another Cluster slot, so this is a
+        # second write that can fail on its own. Say so, never swallow it.
+        try:
+            return await self.audit_log.write(action, user, state_dict(old), state_dict(new))
+        except (rexc.RedisError, OSError) as exc:
+            raise AuditWriteFailed(action, user, exc, new) from exc
+
+    def _writable(self, action: str, user: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(action, user)
+
+    # ---- load
+
+    def load(self, spec: LoadSpec) -> LoadRun:
+        """Fire load (see `LoadRun`): iterate it for progress; ``cancel()`` for a graceful stop."""
+        self._writable("load", spec.user)  # consuming tokens is a change too
+        check_spec(spec)
+        return LoadRun(self.limiter.try_acquire, spec)
+
+    async def check_load(self, spec: LoadSpec) -> None:
+        """Refuse up front what can never succeed: more tokens per request than the ceiling."""
+        self._writable("load", spec.user)
+        check_spec(spec)
+        state = await self.peek(spec.user)
+        ceiling = state.config.ceiling if state is not None else self.default.ceiling
+        if spec.tokens > ceiling:
+            raise LoadSpecError(f"tokens per request ({spec.tokens}) exceed the ceiling of {spec.user!r} (max_tokens + burst = {ceiling})")
+
+    # ---- plumbing
+
+    async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a Redis call; connection trouble becomes `RedisUnavailable` naming the server."""
+        try:
+            return await call()
+        except RedisUnavailable as exc:
+            raise RedisUnavailable(f"Redis unavailable at {self.info.server}: {_cause(exc)}") from exc
+        except (rexc.RedisError, OSError) as exc:
+            if isinstance(exc, OSError) or is_unavailable(exc):
+                raise RedisUnavailable(f"Redis unavailable at {self.info.server}: {_cause(exc)}") from exc
+            raise
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.client.aclose()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
+
+def _cause(exc: BaseException) -> str:
+    inner = exc.__cause__ if isinstance(exc, RedisUnavailable) and exc.__cause__ is not None else exc
+    text = str(inner) or type(inner).__name__
+    return text.removeprefix("Redis unavailable: ")
+
+
+def info_of(spec: Any, mode: str | None = None) -> ConnectionInfo:
+    """`ConnectionInfo` from a `limiter.connect.ConnectionSpec` (no password, ever)."""
+    from limiter.connect import describe
+
+    if spec.unix_path is not None:
+        server = f"unix:{spec.unix_path}"
+    elif spec.mode == "cluster":
+        server = f"{len(spec.hosts)} seed nodes" if len(spec.hosts) != 1 else str(spec.hosts[0])
+    elif spec.mode == "sentinel":
+        server = f"{spec.service_name} via {','.join(str(h) for h in spec.hosts[:3])}"
+    else:
+        server = str(spec.hosts[0]) if spec.hosts else "?"
+    return ConnectionInfo(mode=mode or spec.mode, server=server, detail=describe(spec))
+

@@ -1,0 +1,84 @@
+"""Token levels over time, per user: ring buffers fed from snapshots.
+
+Memory is bounded twice: each user keeps the last ``length`` samples (a
+``deque(maxlen=length)``), and at most ``max_users`` users are tracked at once,
+so 100,000 buckets do not cost 100,000 histories. Users someone `watch`es
+(the graph's selection) are always tracked; the others are tracked first come,
+first served while there is room. A user not seen for ``forget_after`` seconds
+is dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable
+
+from dashboard.core.protocol import History, Snapshot
+
+Sample = tuple[float, int, int]  # (time in epoch seconds, tokens, ceiling)
+
+
+class HistoryStore:
+    def __init__(self, length: int = 300, *, max_users: int = 2_000, forget_after: float = 600.0) -> None:
+        if length < 1:
+            raise ValueError("history length must be >= 1")
+        self.length = length
+        self.max_users = max_users
+        self.forget_after = forget_after
+        self._samples: dict[str, deque[Sample]] = {}
+        self._last_seen: dict[str, float] = {}
+        self._watched: set[str] = set()
+
+    def watch(self, users: Iterable[str]) -> None:
+        """Always track these users (e.g. the ones selected for the graph), replacing the previous set."""
+        self._watched = set(users)
+
+    def feed(self, snapshot: Snapshot) -> None:
+        # Redis time: one clock for every sample, whatever host the dashboard runs on.
+        now = snapshot.redis_time_us / 1_000_000 if snapshot.redis_time_us else snapshot.taken_at
+        samples, seen = self._samples, self._last_seen
+        for row in snapshot.buckets:
+            ring = samples.get(row.user)
+            if ring is None:
+                if len(samples) >= self.max_users and row.user not in self._watched:
+                    continue
+                ring = samples[row.user] = deque(maxlen=self.length)
+            ring.append((now, row.tokens, row.config.max_tokens + row.config.burst))
+            seen[row.user] = now
+        self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        stale = [u for u, t in self._last_seen.items() if now - t > self.forget_after and u not in self._watched]
+        for user in stale:
+            self._samples.pop(user, None)
+            del self._last_seen[user]
+        if len(self._samples) > self.max_users:
+            # Room was made for watched users: evict the least recently seen unwatched ones.
+            extra = len(self._samples) - self.max_users
+            for user in sorted((u for u in self._samples if u not in self._watched), key=self._last_seen.__getitem__)[:extra]:
+                del self._samples[user]
+                del self._last_seen[user]
+
+    def get(self, user: str) -> History:
+        """The user's samples, oldest first (empty if not tracked)."""
+        ring = self._samples.get(user)
+        if not ring:
+            return History()
+        times, tokens, ceilings = zip(*ring)
+        return History(times=list(times), tokens=list(tokens), ceiling=ceilings[-1])
+
+    def samples(self, user: str) -> list[Sample]:
+        return list(self._samples.get(user, ()))
+
+    def users(self) -> list[str]:
+        return list(self._samples)
+
+    def __contains__(self, user: object) -> bool:
+        return user in self._samples
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def clear(self) -> None:
+        self._samples.clear()
+        self._last_seen.clear()

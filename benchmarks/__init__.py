@@ -1,0 +1,1 @@
+"""tbdash benchmarks: ``python -m benchmarks`` (see README.md in this directory)."""

@@ -114,6 +114,7 @@ class LoadRun:
         self._service = Histogram()
         self._lag = Histogram()
         self._gen: AsyncGenerator[LoadProgress, None] | None = None
+        self._halt = False  # workers leave after their current request
 
     def cancel(self) -> None:
         self._stop.set()
@@ -140,15 +141,14 @@ class LoadRun:
         dispatcher = asyncio.ensure_future(self._dispatch())
         workers = [asyncio.ensure_future(self._work()) for _ in range(self.spec.concurrency)]
         finished = asyncio.ensure_future(self._finished(dispatcher))
+        stop = asyncio.ensure_future(self._stop.wait())
         cancelled = False
         try:
             while not finished.done():
-                stop = asyncio.ensure_future(self._stop.wait())
                 await asyncio.wait({finished, stop}, timeout=self._interval, return_when=asyncio.FIRST_COMPLETED)
-                stop.cancel()
-                if self._stop.is_set() and not finished.done():
+                if stop.done() and not finished.done():
                     cancelled = True
-                    await self._wind_down(dispatcher, workers)
+                    await self._wind_down(dispatcher)
                     break
                 if not finished.done():
                     yield self._progress()
@@ -156,20 +156,20 @@ class LoadRun:
             self.final = self._progress(done=True, cancelled=cancelled)
             yield self.final
         finally:
+            self._halt = True
             if self.final is None:  # the consumer went away (task cancelled, iterator closed)
                 self._ended_at = self._clock()
                 self.final = self._progress(done=True, cancelled=True)
-            for task in (dispatcher, finished, *workers):
-                task.cancel()
-            await asyncio.gather(dispatcher, finished, *workers, return_exceptions=True)
+            await _cancel_all([dispatcher, finished, stop, *workers])
 
     async def _finished(self, dispatcher: asyncio.Future[None]) -> None:
         await dispatcher
         await self._queue.join()
 
-    async def _wind_down(self, dispatcher: asyncio.Future[None], workers: list[asyncio.Future[None]]) -> None:
+    async def _wind_down(self, dispatcher: asyncio.Future[None]) -> None:
         """Graceful cancel: stop dispatching, drop what has not started, let in-flight requests answer."""
         dispatcher.cancel()
+        self._halt = True
         while not self._queue.empty():
             self._queue.get_nowait()
             self._queue.task_done()
@@ -194,7 +194,7 @@ class LoadRun:
 
     async def _work(self) -> None:
         spec, queue, clock = self.spec, self._queue, self._clock
-        while True:
+        while not self._halt:
             due = await queue.get()
             self._idle -= 1
             try:
@@ -241,6 +241,20 @@ class LoadRun:
             last_error=self.last_error,
             target=self._target,
         )
+
+
+async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:
+    """Cancel and reap every task. Cancel again until they are gone: a client
+    library may swallow one CancelledError mid-request (redis-py can), and a
+    task that swallowed it would otherwise wait on the queue forever."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: no "exception never retrieved" noise
 
 
 def run_load(limiter: Any, spec: LoadSpec, **kwargs: Any) -> LoadRun:

@@ -1,0 +1,42 @@
+"""History ring buffers: bounded per user and in users, fed from snapshots, forgetting the gone."""
+
+from __future__ import annotations
+
+from dashboard.core.history import HistoryStore
+from dashboard.core.protocol import BucketRow, Snapshot
+from limiter import BucketConfig
+
+CFG = BucketConfig(max_tokens=10, burst=5)
+
+
+def snap(t: float, **levels: int) -> Snapshot:
+    rows = tuple(BucketRow(u, n, CFG, 0, 0, False, None) for u, n in levels.items())
+    return Snapshot(taken_at=0.0, redis_time_us=int(t * 1_000_000), buckets=rows, invalid=(), poll_seconds=0.0, latency_ms=0.0)
+
+
+def test_ring_keeps_the_last_samples_oldest_first() -> None:
+    store = HistoryStore(length=3)
+    for t in range(5):
+        store.feed(snap(t, a=t))
+    h = store.get("a")
+    assert (h.times, h.tokens, h.ceiling) == ([2.0, 3.0, 4.0], [2, 3, 4], 15)
+    assert store.get("nobody").tokens == []
+
+
+def test_users_gone_for_long_are_forgotten() -> None:
+    store = HistoryStore(length=10, forget_after=5)
+    store.feed(snap(0, a=1, b=1))
+    store.feed(snap(3, a=2))
+    assert set(store.users()) == {"a", "b"}
+    store.feed(snap(6, a=3))
+    assert store.users() == ["a"]
+
+
+def test_user_cap_and_watched_users() -> None:
+    store = HistoryStore(length=10, max_users=2)
+    store.feed(snap(0, a=1, b=1, c=1))
+    assert sorted(store.users()) == ["a", "b"]  # first come, first served
+    store.watch(["c"])
+    store.feed(snap(1, a=2, b=2, c=2))
+    assert "c" in store and len(store) == 2  # room made for the watched user
+    assert store.get("c").tokens == [2]

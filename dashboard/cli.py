@@ -423,8 +423,8 @@ async def _set(ctx: Context, backend: Any) -> int:
     user = args.user
     try:
         if mode == "fields":
-            state = await backend.peek(user)
-            current = state.config if state is not None else backend.default
+            row = await backend.bucket(user)  # the settings in force: the stored ones
+            current = row.config if row is not None else backend.default
             config = new_config(current, _changes(args))
             entry = await backend.configure(user, config)
         elif mode == "default":
@@ -530,10 +530,10 @@ async def _load(ctx: Context, backend: Any) -> int:
     from dashboard.core.errors import LoadSpecError
 
     try:
-        await backend.check_load(spec)
+        bucket = await backend.check_load(spec)
     except LoadSpecError as exc:
         raise UsageError(f"tbdash load: {_flag_of(str(exc))}") from None
-    run = backend.load(spec)
+    run = backend.load(spec, bucket=bucket)
     live = ctx.err.isatty() and not ctx.args.json
     loop = asyncio.get_running_loop()
     interrupted = False

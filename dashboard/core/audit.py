@@ -15,7 +15,7 @@ import json
 import socket
 from typing import Any, Mapping
 
-from dashboard.core.protocol import AuditEntry
+from dashboard.core.protocol import AuditEntry, BucketRow
 from limiter.keys import audit_key
 from limiter.types import BucketState
 
@@ -34,7 +34,7 @@ def operator_identity(configured: str | None = None) -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def state_dict(state: BucketState | None) -> dict[str, object] | None:
+def state_dict(state: BucketState | BucketRow | None) -> dict[str, object] | None:
     """What the audit records of a bucket: its settings, operator flag and tokens."""
     if state is None:
         return None

@@ -17,12 +17,12 @@ from redis import exceptions as rexc
 from dashboard.core.audit import DEFAULT_MAXLEN, AuditLog, operator_identity, state_dict
 from dashboard.core.errors import AuditWriteFailed, LoadSpecError, ReadOnlyError
 from dashboard.core.loadgen import LoadRun, check_spec
-from dashboard.core.poller import Poller
-from dashboard.core.protocol import AuditEntry, ConnectionInfo, LoadSpec, Snapshot
+from dashboard.core.poller import FIELDS, Poller, ReadError, _time_us, build_row
+from dashboard.core.protocol import AuditEntry, BucketRow, ConnectionInfo, LoadSpec, Snapshot
 from limiter.async_limiter import AsyncRedisLimiter
 from limiter.config import BucketConfig
-from limiter.errors import RedisUnavailable
-from limiter.keys import DEFAULT_PREFIX, validate_prefix
+from limiter.errors import CorruptBucket, RedisUnavailable
+from limiter.keys import DEFAULT_PREFIX, bucket_key, validate_prefix
 from limiter.script import is_unavailable
 from limiter.types import BucketState
 
@@ -125,8 +125,42 @@ class RedisBackend:
         return await self._guard(self.poller.poll)
 
     async def peek(self, user: str) -> BucketState | None:
-        """The bucket as `RedisLimiter.peek` sees it (with this backend's default)."""
+        """The bucket as `RedisLimiter.peek` with this backend's default sees it."""
         return await self._guard(lambda: self.limiter.peek(user))
+
+    async def bucket(self, user: str) -> BucketRow | None:
+        """One bucket as the poller shows it: its STORED settings (those of the service
+        that last used it), refill applied as of Redis time. None: no state.
+        Raises `limiter.CorruptBucket` for a key that is not a valid bucket."""
+        key = bucket_key(self.prefix, user)
+
+        async def read() -> tuple[Any, Any, Any]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hmget(key, FIELDS)
+            pipe.pttl(key)
+            replies = await pipe.execute(raise_on_error=False)
+            return replies[0], replies[1], await self.client.time()
+
+        values, pttl, now = await self._guard(read)
+        if isinstance(values, Exception):
+            if "WRONGTYPE" in str(values):
+                raise CorruptBucket(key, "is not a hash; it was not written by tbdash")
+            raise values
+        if all(v is None for v in values):
+            return None
+        try:
+            return build_row(user, values, pttl if isinstance(pttl, int) else -1, _time_us(now), None, None)
+        except ReadError as exc:
+            raise CorruptBucket(key, str(exc)) from None
+
+    def _limiter_for(self, row: BucketRow | None) -> AsyncRedisLimiter:
+        """A limiter whose default is the bucket's own stored settings when no operator
+        settings are in force: a change or a load from tbdash then settles the bucket at
+        the settings its service really uses, and never rewrites them with tbdash's
+        own ``[limiter.default]`` (which may differ from the service's)."""
+        if row is None or row.overridden or row.config == self.default:
+            return self.limiter
+        return AsyncRedisLimiter(self.client, prefix=self.prefix, default=row.config, on_error="raise")
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self._guard(lambda: self.audit_log.read(limit))
@@ -135,29 +169,30 @@ class RedisBackend:
 
     async def configure(self, user: str, config: BucketConfig) -> AuditEntry:
         self._writable("configure", user)
-        old = await self.peek(user)
-        new = await self._guard(lambda: self.limiter.configure(user, config))
+        old = await self.bucket(user)
+        new = await self._guard(lambda: self._limiter_for(old).configure(user, config))
         return await self._record("configure", user, old, new)
 
     async def unconfigure(self, user: str) -> AuditEntry:
+        """Drop operator settings: this backend's ``default`` applies (until the service's own next call)."""
         self._writable("unconfigure", user)
-        old = await self.peek(user)
+        old = await self.bucket(user)
         new = await self._guard(lambda: self.limiter.unconfigure(user))
         return await self._record("unconfigure", user, old, new)
 
     async def reset(self, user: str) -> AuditEntry:
         self._writable("reset", user)
-        old = await self.peek(user)
-        new = await self._guard(lambda: self.limiter.reset(user))
+        old = await self.bucket(user)
+        new = await self._guard(lambda: self._limiter_for(old).reset(user))
         return await self._record("reset", user, old, new)
 
     async def delete(self, user: str) -> AuditEntry:
         self._writable("delete", user)
-        old = await self.peek(user)
+        old = await self.bucket(user)
         await self._guard(lambda: self.limiter.delete(user))
         return await self._record("delete", user, old, None)
 
-    async def _record(self, action: str, user: str, old: BucketState | None, new: BucketState | None) -> AuditEntry:
+    async def _record(self, action: str, user: str, old: BucketRow | BucketState | None, new: BucketState | None) -> AuditEntry:
         # The change is done; the stream is in another Cluster slot, so this is a
         # second write that can fail on its own. Say so, never swallow it.
         try:
@@ -171,20 +206,26 @@ class RedisBackend:
 
     # ---- load
 
-    def load(self, spec: LoadSpec) -> LoadRun:
-        """Fire load (see `LoadRun`): iterate it for progress; ``cancel()`` for a graceful stop."""
+    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> LoadRun:
+        """Fire load (see `LoadRun`): iterate it for progress; ``cancel()`` for a graceful stop.
+
+        ``bucket`` (from `check_load` or a poll): requests then use the bucket's own
+        stored settings as default, so a test load never rewrites a service's settings.
+        """
         self._writable("load", spec.user)  # consuming tokens is a change too
         check_spec(spec)
-        return LoadRun(self.limiter.try_acquire, spec)
+        return LoadRun(self._limiter_for(bucket).try_acquire, spec)
 
-    async def check_load(self, spec: LoadSpec) -> None:
-        """Refuse up front what can never succeed: more tokens per request than the ceiling."""
+    async def check_load(self, spec: LoadSpec) -> BucketRow | None:
+        """Refuse up front what can never succeed (more tokens per request than the
+        ceiling); returns the bucket, to pass to `load`."""
         self._writable("load", spec.user)
         check_spec(spec)
-        state = await self.peek(spec.user)
-        ceiling = state.config.ceiling if state is not None else self.default.ceiling
+        row = await self.bucket(spec.user)
+        ceiling = row.config.ceiling if row is not None else self.default.ceiling
         if spec.tokens > ceiling:
             raise LoadSpecError(f"tokens per request ({spec.tokens}) exceed the ceiling of {spec.user!r} (max_tokens + burst = {ceiling})")
+        return row
 
     # ---- plumbing
 

@@ -1,0 +1,268 @@
+"""`ConditionBucket`: the bucket model in one process, shared by many threads.
+
+Everything happens under one `threading.Condition`; there is no background
+thread, so nothing can outlive `close()`. The arithmetic is `limiter.model`'s,
+run on ``time.monotonic_ns() // 1000`` (microseconds).
+
+Waiters are served first come, first served. Each blocked `acquire` holds a
+ticket in a queue; only the ticket at the head may take tokens, and
+`try_acquire` never jumps ahead of the queue. So a small request cannot starve
+a large one, and the wait of a newcomer is predictable: it is the model's
+answer to "serve everyone ahead, in order, as early as possible, then me".
+
+`acquire(timeout=...)` uses that prediction to refuse at once (without
+sleeping) when the wait cannot fit. The prediction skips tickets ahead that
+will not be served (their own deadline is out of reach, or they ask for more
+than the ceiling), since they give up instead of taking tokens. It is exact as
+long as nothing changes; when something does (`reconfigure`, a waiter woken
+late by a busy machine), the affected waiters re-check, and a waiter never
+blocks past its own deadline.
+
+The price of one shared Condition: a waiter cannot be woken alone, so when the
+head of the queue leaves, every waiter wakes to see whether it is next. That
+is O(waiters) cheap checks per grant, fine for the tens of threads of a service.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from limiter import model
+from limiter.config import BucketConfig
+from limiter.errors import BucketClosed, TokensExceedCeiling
+
+
+def _monotonic_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class _Ticket:
+    """One blocked `acquire`: its place in the queue."""
+
+    __slots__ = ("n", "deadline_us", "doomed")
+
+    def __init__(self, n: int, deadline_us: int | None) -> None:
+        self.n = n
+        self.deadline_us = deadline_us  # None: wait as long as it takes
+        self.doomed = False  # set once the prediction says the deadline is out of reach
+
+
+class ConditionBucket:
+    """A thread-safe token bucket with FIFO blocking `acquire`.
+
+    ``clock`` returns the time in whole microseconds; it exists for tests.
+    It must be monotonic. Waits still sleep in real time, so a fake clock only
+    moves when the test moves it (and `reconfigure` wakes waiters to look).
+    """
+
+    def __init__(self, cfg: BucketConfig, *, clock: Callable[[], int] | None = None) -> None:
+        self._clock = clock or _monotonic_us
+        self._cond = threading.Condition()  # over an RLock: re-entrant calls cannot deadlock
+        self._cfg = cfg
+        self._settings = cfg.settings()
+        self._level = model.fresh(self._settings, self._clock())
+        self._queue: deque[_Ticket] = deque()
+        self._closed = False
+
+    # -- reading -------------------------------------------------------------
+
+    @property
+    def config(self) -> BucketConfig:
+        return self._cfg
+
+    @property
+    def tokens(self) -> int:
+        """Tokens in the bucket now, refill applied (waiters' claims not subtracted)."""
+        with self._cond:
+            return model.refill(self._level, self._settings, self._clock()).tokens
+
+    @property
+    def waiting(self) -> int:
+        """How many `acquire` calls are queued."""
+        with self._cond:
+            return len(self._queue)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def retry_after(self, n: int = 1) -> float:
+        """Seconds a new `acquire(n)` would wait, queue included (0.0 if it would be granted now)."""
+        n = self._check_n(n)
+        with self._cond:
+            self._check_open(n)
+            now = self._clock()
+            ticket = _Ticket(n, None)
+            self._queue.append(ticket)
+            try:
+                due = self._plan(now)[ticket]
+            finally:
+                self._queue.pop()
+            assert due is not None  # no deadline, n within the ceiling
+            return (due - now) / 1_000_000
+
+    def __repr__(self) -> str:
+        with self._cond:
+            tokens = model.refill(self._level, self._settings, self._clock()).tokens
+            state = " closed" if self._closed else ""
+            return f"<ConditionBucket tokens={tokens}/{self._settings.ceiling} waiters={len(self._queue)}{state}>"
+
+    # -- acquiring -----------------------------------------------------------
+
+    def try_acquire(self, n: int = 1) -> bool:
+        """Take ``n`` tokens if they are there now and nobody is queued; never blocks."""
+        n = self._check_n(n)
+        with self._cond:
+            self._check_open(n)
+            return not self._queue and self._take(n, self._clock()) == 0
+
+    def acquire(self, n: int = 1, timeout: float | None = None) -> bool:
+        """Take ``n`` tokens, waiting in line for them.
+
+        Returns False at once, without sleeping, when the model predicts the
+        wait (behind the waiters already queued) exceeds ``timeout`` seconds.
+        ``timeout=None`` waits as long as it takes; ``timeout <= 0`` is
+        `try_acquire`. Raises `BucketClosed` if the bucket is or gets closed,
+        `TokensExceedCeiling` if ``n`` is or becomes (by `reconfigure`) larger
+        than the ceiling.
+        """
+        n = self._check_n(n)
+        timeout_us = _timeout_us(timeout)
+        if timeout_us is not None and timeout_us <= 0:
+            return self.try_acquire(n)
+        with self._cond:
+            self._check_open(n)
+            now = self._clock()
+            if not self._queue and self._take(n, now) == 0:
+                return True
+            ticket = _Ticket(n, None if timeout_us is None else now + timeout_us)
+            self._queue.append(ticket)
+            plan = self._plan(now)
+            if plan[ticket] is None:
+                self._queue.pop()  # refused at once, before it ever waited
+            if self._mark_doomed(plan):
+                self._cond.notify_all()  # a waiter ahead, woken late, must give up now
+            if plan[ticket] is None:
+                return False
+            try:
+                return self._wait_in_line(ticket)
+            finally:
+                was_head = self._queue[0] is ticket
+                self._queue.remove(ticket)
+                if was_head:
+                    self._cond.notify_all()  # the next in line becomes head
+
+    def _wait_in_line(self, ticket: _Ticket) -> bool:
+        """Called with the lock held and ``ticket`` queued; returns once it is served or gives up."""
+        while True:
+            self._check_open(ticket.n)
+            if ticket.doomed:
+                return False  # the plans of the waiters behind count on it leaving
+            now = self._clock()
+            if self._queue[0] is ticket:
+                wait = self._take(ticket.n, now)
+                if wait == 0:
+                    return True
+                if ticket.deadline_us is not None and now + wait > ticket.deadline_us:
+                    return False
+            else:
+                wait = None  # the head's departure will notify us
+            if ticket.deadline_us is not None:
+                remaining = ticket.deadline_us - now
+                if remaining <= 0:
+                    return False  # only when woken late: served later than predicted
+                wait = remaining if wait is None else min(wait, remaining)
+            # Sleep for exactly the predicted wait; every wakeup re-checks (spurious ones too).
+            self._cond.wait(None if wait is None else wait / 1_000_000)
+
+    # -- changing ------------------------------------------------------------
+
+    def reconfigure(self, cfg: BucketConfig) -> None:
+        """Apply new settings live: settle at the old ones up to now, clamp to the new ceiling.
+
+        Every waiter re-checks: one whose deadline is now out of reach returns
+        False, one whose ``n`` is above the new ceiling gets `TokensExceedCeiling`.
+        """
+        with self._cond:
+            now = self._clock()
+            settings = cfg.settings()
+            self._level = model.change(self._level, self._settings, settings, now)
+            self._cfg, self._settings = cfg, settings
+            self._mark_doomed(self._plan(now))
+            self._cond.notify_all()  # every waiter re-checks against the new settings
+
+    def close(self) -> None:
+        """Refuse every later acquire and release the waiters (they raise `BucketClosed`). Idempotent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __enter__(self) -> ConditionBucket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals (lock held) -------------------------------------------------
+
+    def _take(self, n: int, now: int) -> int:
+        """Take ``n`` tokens if they are there (returns 0), else return the wait in µs and change nothing."""
+        outcome = model.take(self._level, self._settings, n, now)
+        if outcome.allowed:
+            self._level = outcome.level
+        return outcome.wait_us
+
+    def _plan(self, now: int) -> dict[_Ticket, int | None]:
+        """Predict when each queued ticket is served, in order, each as early as the model allows.
+
+        None for a ticket that will not be served: it is doomed already, its
+        ``n`` is above the ceiling, or its deadline is out of reach. Such a
+        ticket gives up instead of taking tokens, so the prediction skips it.
+        """
+        level, t = self._level, now
+        plan: dict[_Ticket, int | None] = {}
+        for ticket in self._queue:
+            plan[ticket] = None
+            if ticket.doomed or ticket.n > self._settings.ceiling:
+                continue
+            due = t  # not before the ticket ahead of it
+            outcome = model.take(level, self._settings, ticket.n, due)
+            if not outcome.allowed:
+                due += outcome.wait_us
+                outcome = model.take(outcome.level, self._settings, ticket.n, due)
+            if ticket.deadline_us is None or due <= ticket.deadline_us:
+                level, t, plan[ticket] = outcome.level, due, due
+        return plan
+
+    def _mark_doomed(self, plan: dict[_Ticket, int | None]) -> bool:
+        """Mark the queued tickets that cannot be served; True if any is newly marked (wake it)."""
+        newly = [ticket for ticket in self._queue if plan[ticket] is None and not ticket.doomed]
+        for ticket in newly:
+            ticket.doomed = True
+        return bool(newly)
+
+    def _check_n(self, n: int) -> int:
+        n = operator.index(n)
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        return n
+
+    def _check_open(self, n: int) -> None:
+        if self._closed:
+            raise BucketClosed("the bucket is closed")
+        if n > self._settings.ceiling:
+            raise TokensExceedCeiling(n, self._settings.ceiling)
+
+
+def _timeout_us(timeout: float | None) -> int | None:
+    """Seconds to whole microseconds; None (or infinity) means no limit."""
+    if timeout is None or timeout == math.inf:
+        return None
+    if math.isnan(timeout):
+        raise ValueError("timeout must be a number of seconds, not NaN")
+    return round(timeout * 1_000_000)

@@ -4,16 +4,12 @@ This package never imports textual.
 """
 
 from limiter.async_limiter import AsyncRedisLimiter
+from limiter.condition import ConditionBucket
 from limiter.config import BucketConfig
 from limiter.errors import BucketClosed, CorruptBucket, LimiterError, RedisUnavailable, TokensExceedCeiling
 from limiter.keys import DEFAULT_PREFIX
 from limiter.redis_limiter import RedisLimiter
 from limiter.types import BucketState, Decision
-
-try:  # written in parallel; see limiter/condition.py
-    from limiter.condition import ConditionBucket
-except ImportError:  # pragma: no cover
-    pass
 
 __all__ = [
     "AsyncRedisLimiter",

@@ -371,18 +371,18 @@ class Poller:
         cache_get, last_get, nxt = _config_cache.get, rates._last.get, rates._next
         append, row_of = rows.append, new_row
         for i, (user, values, pttl) in enumerate(zip(found.users, read.values, read.pttls)):
-            if type(values) is tuple and max(map(len, values)) <= 15:  # < 2**53: no range checks needed
+            if type(values) is tuple and max(map(len, values)) <= 16:  # digits only, < 10**16
                 cfg = cache_get(values[2:6])
                 operator = values[6]
                 if type(cfg) is _Config and (operator == b"0" or operator == b"1"):
                     settings = cfg.settings
                     if default is None or operator == b"1" or settings == default:
-                        tokens = int(values[0])
+                        tokens, anchor = int(values[0]), int(values[1])
+                        granted, denied = int(values[7]), int(values[8])
                         ceiling = settings.ceiling
-                        if tokens <= ceiling:
+                        if tokens <= ceiling and anchor <= MAX_SAFE_INT and granted <= MAX_SAFE_INT and denied <= MAX_SAFE_INT:
                             if tokens < ceiling:
-                                tokens = tokens_now(tokens, int(values[1]), settings, now)
-                            granted, denied = int(values[7]), int(values[8])
+                                tokens = tokens_now(tokens, anchor, settings, now)
                             nxt[user] = (granted, denied, now)
                             previous = last_get(user)
                             gps = dps = None

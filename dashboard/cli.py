@@ -217,6 +217,8 @@ def _start_embedded(ctx: Context) -> tuple[str, Callable[[], None]]:
 
 async def _open_backend(ctx: Context, url: str | None, *, who: str | None = None) -> Any:
     """A connected `RedisBackend` (exit 3 when Redis cannot be reached)."""
+    from redis.exceptions import RedisError
+
     from dashboard.core.backend import RedisBackend
     from dashboard.settings import ConfigError
     from limiter.connect import InvalidConnection
@@ -228,7 +230,7 @@ async def _open_backend(ctx: Context, url: str | None, *, who: str | None = None
         raise UsageError("tbdash: " + "; ".join(exc.problems)) from None
     except InvalidConnection as exc:
         raise UsageError(f"tbdash: {exc}") from None
-    except Exception as exc:  # the sync cluster client contacts a node at once
+    except (RedisError, OSError) as exc:  # a cluster client may contact a node at once
         raise Unreachable(f"tbdash: cannot reach Redis ({_where(ctx.settings)}): {exc}") from None
     try:
         await backend.connect()

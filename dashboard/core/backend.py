@@ -81,7 +81,7 @@ class RedisBackend:
 
         spec = parse_url(url) if url is not None else settings.connection_spec()
         client = connect(spec, asyncio=True, client_name="tbdash")
-        mode = "embedded" if url is not None and settings.redis.effective_mode() == "embedded" else spec.mode
+        mode = "embedded" if url is not None and settings.redis.effective_mode == "embedded" else spec.mode
         return cls(
             client,
             prefix=settings.limiter.prefix,

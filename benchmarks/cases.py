@@ -201,7 +201,7 @@ def memory_cases() -> tuple[list[Case], list[str]]:
             def make() -> Prepared:
                 storage = MemoryStorage()
                 # MemoryStorage runs an expiry timer thread; cancel it afterwards.
-                return functools.partial(strategy(storage).hit, item, KEY), storage.timer.cancel
+                return functools.partial(strategy(storage).hit, item, KEY), lambda: storage.timer.cancel()
 
             return make
 

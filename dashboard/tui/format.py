@@ -1,0 +1,123 @@
+"""Plain-text formatting of bucket numbers for the screens (no widgets here).
+
+Everything returns ``str`` or a Rich ``Text`` built with ``Text(...)``, never
+markup: user ids and key names come from Redis and may contain ``[``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from rich.text import Text
+
+from limiter.config import BucketConfig
+
+FILL_LOW = 0.2  # below this a bucket is (nearly) empty: its users are being throttled
+FILL_MID = 0.5
+
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def fill_style(fill: float, *, low: str = "red", mid: str = "yellow", high: str = "green") -> str:
+    """The colour of a fill level (0.0 … 1.0)."""
+    if fill < FILL_LOW:
+        return low
+    if fill < FILL_MID:
+        return mid
+    return high
+
+
+def seconds(value: float) -> str:
+    """A duration the way an operator would write it: ``250ms``, ``1s``, ``2.5s``, ``1m``, ``1h30m``."""
+    if value < 1:
+        ms = value * 1000
+        return f"{ms:.0f}ms" if ms >= 1 and abs(ms - round(ms)) < 1e-6 else f"{ms:.3g}ms"
+    if value < 60:
+        return f"{value:g}s" if abs(value * 1000 - round(value * 1000)) < 1e-6 else f"{value:.3g}s"
+    if value < 3600 and value % 60 == 0:
+        return f"{value / 60:g}m"
+    if value < 3600:
+        return f"{int(value // 60)}m{value % 60:g}s"
+    hours, rest = divmod(value, 3600)
+    return f"{int(hours)}h{int(rest // 60)}m" if rest else f"{int(hours)}h"
+
+
+def per_second(rate: float | None) -> str:
+    """A rate as ``12/s``, ``0.5/s``, ``1.2k/s``; ``–`` when unknown."""
+    if rate is None or not math.isfinite(rate):
+        return "–"
+    return f"{number(rate)}/s"
+
+
+def rate(value: float | None) -> str:
+    """A measured rate for a narrow column: ``0``, ``<0.1``, ``8.8``, ``79``, ``12k``; ``–`` when unknown."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if value <= 0:
+        return "0"
+    if value < 0.1:
+        return "<0.1"
+    if value < 10:
+        return f"{value:.1f}"
+    if value < 10_000:
+        return f"{value:.0f}"
+    return number(value)
+
+
+def number(value: float) -> str:
+    """A compact number: ``0``, ``0.25``, ``12``, ``12.5``, ``1.2k``, ``3.4M``."""
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1e9:
+        return f"{value / 1e9:.3g}G"
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    if magnitude >= 100 or float(value).is_integer():
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 0.01:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.1g}"
+
+
+def tokens(value: int) -> str:
+    """Token counts are exact up to six digits, compact beyond."""
+    return f"{value}" if abs(value) < 1_000_000 else number(value)
+
+
+def refill(config: BucketConfig) -> str:
+    """``10/1s``: refill_count per refill_interval, exactly as configured."""
+    return f"{tokens(config.refill_count)}/{seconds(config.refill_interval)}"
+
+
+def fill_bar(fill: float, width: int, style: str) -> Text:
+    """A horizontal bar of ``width`` cells using eighth blocks, then the percentage."""
+    fill = min(max(fill, 0.0), 1.0)
+    eighths = round(fill * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (_EIGHTHS[part] if part and full < width else "")
+    bar = bar.ljust(width)
+    text = Text(bar, style=style)
+    text.append(f"{fill * 100:4.0f}%", style=style)
+    return text
+
+
+def redact(message: str) -> str:
+    """Remove credentials from an error message (URLs with user:password@, password=...)."""
+    message = re.sub(r"(\w[\w+.-]*://)[^@/\s]*@", r"\1***@", message)
+    return re.sub(r"(?i)(password|passwd|pwd|auth)(\s*[=:]\s*)\S+", r"\1\2***", message)
+
+
+def ago(delta: float) -> str:
+    """``3s``, ``2m05s``, ``1h02m`` for a number of seconds in the past."""
+    delta = max(0.0, delta)
+    if delta < 60:
+        return f"{delta:.0f}s"
+    if delta < 3600:
+        return f"{int(delta // 60)}m{int(delta % 60):02d}s"
+    return f"{int(delta // 3600)}h{int(delta % 3600 // 60):02d}m"

@@ -1,0 +1,1 @@
+"""The screens of tbdash: the dashboard, its forms and modals, audit and help."""

@@ -1,0 +1,335 @@
+"""The main screen: status bar, bucket table, invalid keys, token graph, filter, footer.
+
+It renders what the app hands it (`render_snapshot`) and turns keys into app
+calls; it never talks to Redis itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from dashboard.core.protocol import BucketRow, Snapshot
+from dashboard.tui import actions
+from dashboard.tui import format as fmt
+from dashboard.tui.screens.confirm import ConfirmModal
+from dashboard.tui.widgets.banner import ConnectionBanner
+from dashboard.tui.widgets.bucket_table import COLUMNS, BucketTable, SortSpec
+from dashboard.tui.widgets.filter_bar import FilterBar
+from dashboard.tui.widgets.invalid_keys import InvalidKeys
+from dashboard.tui.widgets.status_bar import StatusBar
+from dashboard.tui.widgets.token_graph import Series, TokenGraph
+
+if TYPE_CHECKING:
+    from dashboard.tui.app import TbdashApp
+
+WIDE = 180  # at least this many columns: table and graph side by side
+
+
+class DashboardScreen(Screen):
+    DEFAULT_CSS = """
+    DashboardScreen {
+        layout: vertical;
+    }
+    DashboardScreen #main {
+        layout: vertical;
+        height: 1fr;
+    }
+    DashboardScreen #left {
+        height: auto;
+        max-height: 60%;
+    }
+    DashboardScreen #left BucketTable {
+        height: auto;
+        max-height: 100%;
+    }
+    DashboardScreen TokenGraph {
+        height: 1fr;
+        min-height: 8;
+    }
+    DashboardScreen.-wide #main {
+        layout: horizontal;
+    }
+    DashboardScreen.-wide #left {
+        height: 1fr;
+        max-height: 100%;
+        width: 3fr;
+    }
+    DashboardScreen.-wide #left BucketTable {
+        height: 1fr;
+    }
+    DashboardScreen.-wide TokenGraph {
+        height: 1fr;
+        width: 2fr;
+    }
+    DashboardScreen BucketTable {
+        border: round $primary 60%;
+        border-title-align: left;
+        border-subtitle-align: right;
+        min-height: 5;
+    }
+    DashboardScreen BucketTable:focus {
+        border: round $primary;
+    }
+    """
+
+    BINDINGS = actions.bindings(actions.DASHBOARD)
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield ConnectionBanner()
+        with Container(id="main"):
+            with Vertical(id="left"):
+                yield BucketTable(id="buckets")
+                yield InvalidKeys(id="invalid")
+            yield TokenGraph(id="graph")
+        yield FilterBar(id="filter")
+        yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def tbdash(self) -> TbdashApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def table(self) -> BucketTable:
+        return self.query_one(BucketTable)
+
+    ready = False  # set once the widgets are mounted
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.table.focus()
+        self._title_table()
+        self._resized(self.app.size.width)
+        app = self.tbdash
+        if app.snapshot is not None:
+            self.render_snapshot(app.snapshot, stale=app.link != "live")
+        app.update_status()
+
+    def on_resize(self, event) -> None:
+        self._resized(event.size.width)
+
+    def _resized(self, width: int) -> None:
+        self.set_class(width >= WIDE, "-wide")
+
+    # ------------------------------------------------------------------ rendering
+
+    def render_snapshot(self, snapshot: Snapshot | None, *, stale: bool) -> None:
+        app = self.tbdash
+        table = self.table
+        if snapshot is not None:
+            with self.app.batch_update():
+                table.show(snapshot.buckets, levels=app.history.levels, selected=app.selected, stale=stale)
+                self.query_one(InvalidKeys).show(snapshot.invalid)
+        self._title_table()
+        self.render_graph()
+        self.refresh_bindings()
+
+    def render_graph(self) -> None:
+        """The graphed users (picked with space), or the user under the cursor when none are picked."""
+        app = self.tbdash
+        table = self.table
+        users = list(app.selected) or ([table.current_user] if table.current_user else [])
+        app.history.watch(users)
+        newest = app.history.newest
+        series: list[Series] = []
+        for user in users:
+            history = app.history.get(user)
+            row = table.bucket(user)
+            ceiling = row.ceiling if row else history.ceiling
+            ago = [newest - t for t in history.times] if newest is not None else []
+            series.append(Series(user, ago, history.tokens, ceiling, app.selected.get(user, 0)))
+        oldest = max((s.ago[0] for s in series if s.ago), default=0.0)
+        span = max(oldest, 10 * app.poll_interval, 10.0)
+        graph = self.query_one(TokenGraph)
+        if app.snapshot is None:
+            empty = "waiting for the first poll…"
+        elif not app.snapshot.buckets:
+            empty = "no buckets under this prefix yet"
+        else:
+            empty = "no history yet for this user"
+        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty)
+
+    def _details(self, row: BucketRow | None) -> Text:
+        if row is None:
+            return Text("")
+        c = row.config
+        text = Text()
+        text.append(row.user if len(row.user) <= 20 else row.user[:19] + "…", style="bold")
+        text.append(f" max {c.max_tokens}+{c.burst} · {fmt.refill(c)} · ")
+        text.append(f"granted {row.granted} denied {row.denied}")
+        text.append(" · operator" if row.overridden else " · default")
+        if row.ttl_ms is not None:
+            text.append(f" · ttl {fmt.ago(row.ttl_ms / 1000)}")
+        text.append(" ")
+        return text
+
+    def _title_table(self) -> None:
+        table = self.table
+        sort = table.sort_spec
+        header = {key: label for key, label, *_ in COLUMNS}
+        title = Text("buckets", style="bold")
+        if table.pattern:
+            title.append("  filter ")
+            title.append(table.pattern, style="bold reverse")
+            title.append(f" {table.row_count} shown")
+        table.border_title = title
+        table.border_subtitle = Text(f"sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
+
+    def set_status(self, status) -> None:
+        self.query_one(StatusBar).status = status
+
+    @property
+    def banner(self) -> ConnectionBanner:
+        return self.query_one(ConnectionBanner)
+
+    # ------------------------------------------------------------------ events
+
+    @on(DataTable.RowHighlighted)
+    def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+        self.render_graph()
+        self.refresh_bindings()
+
+    @on(BucketTable.Sorted)
+    def _sorted(self, event: BucketTable.Sorted) -> None:
+        self._title_table()
+
+    @on(FilterBar.PatternChanged)
+    def _filtered(self, event: FilterBar.PatternChanged) -> None:
+        self.table.set_filter(event.pattern)
+        self._title_table()
+        self.tbdash.update_status()
+        if event.done:
+            self.table.focus()
+        self.render_graph()
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        app = self.tbdash
+        if action in actions.MUTATING and app.read_only:
+            return False
+        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph"):
+            row = self.table.bucket(self.table.current_user)
+            if row is None:
+                return None
+            if action == "unconfigure" and not row.overridden:
+                return None
+        if action == "clear_graph" and not app.selected:
+            return None
+        return True
+
+    def _current(self) -> BucketRow | None:
+        row = self.table.bucket(self.table.current_user)
+        if row is None:
+            self.notify("No bucket under the cursor.", severity="warning", timeout=3)
+        return row
+
+    def action_help(self) -> None:
+        self.tbdash.action_help()
+
+    def action_toggle_pause(self) -> None:
+        self.tbdash.toggle_pause()
+
+    def action_refresh_now(self) -> None:
+        self.tbdash.poll_now()
+
+    def action_faster(self) -> None:
+        self.tbdash.step_interval(-1)
+
+    def action_slower(self) -> None:
+        self.tbdash.step_interval(+1)
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.value = self.table.pattern
+        bar.open()
+
+    def action_sort_next(self) -> None:
+        self.table.sort_next()
+
+    def action_sort_reverse(self) -> None:
+        self.table.sort_reverse()
+
+    def sort_by(self, column: str, descending: bool) -> None:
+        self.table.set_sort(SortSpec(column, descending))
+
+    def action_toggle_graph(self) -> None:
+        user = self.table.current_user
+        if user is not None:
+            self.tbdash.toggle_selected(user)
+
+    def action_clear_graph(self) -> None:
+        self.tbdash.clear_selected()
+
+    def action_load(self) -> None:
+        if self.tbdash.read_only:
+            return
+        from dashboard.tui.screens.load import LoadModal
+
+        run = self.tbdash.load_run
+        if run is not None and run.running:
+            self.app.push_screen(LoadModal(self.table.bucket(run.spec.user)))
+            return
+        row = self._current()
+        if row is not None:
+            self.app.push_screen(LoadModal(row))
+
+    def action_edit(self) -> None:
+        if self.tbdash.read_only:
+            return
+        from dashboard.tui.screens.edit import EditBucketModal
+
+        row = self._current()
+        if row is None:
+            return
+
+        def edited(config) -> None:
+            if config is not None:
+                self.tbdash.write("configure", row.user, old=row.config, new=config)
+
+        self.app.push_screen(EditBucketModal(row), edited)
+
+    def _confirm_then(self, verb: str, row: BucketRow, title: str, message: str, label: str, *, danger: bool) -> None:
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self.tbdash.write(verb, row.user)
+
+        self.app.push_screen(ConfirmModal(title, message=message, confirm_label=label, danger=danger), decided)
+
+    def action_reset(self) -> None:
+        row = self._current() if not self.tbdash.read_only else None
+        if row is not None:
+            self._confirm_then(
+                "reset", row, f"Reset bucket {row.user}?",
+                f"Refills it to max_tokens ({row.config.max_tokens}) now. Settings and counters stay.", "Reset", danger=False,
+            )
+
+    def action_unconfigure(self) -> None:
+        row = self._current() if not self.tbdash.read_only else None
+        if row is not None:
+            self._confirm_then(
+                "unconfigure", row, f"Drop operator settings of {row.user}?",
+                "The default settings of the services apply again (the bucket is settled at the current settings first).",
+                "Drop settings", danger=True,
+            )
+
+    def action_delete(self) -> None:
+        row = self._current() if not self.tbdash.read_only else None
+        if row is not None:
+            self._confirm_then(
+                "delete", row, f"Delete bucket {row.user}?",
+                "Forgets its tokens, counters and operator settings. The next request starts a new, full bucket at the default settings.",
+                "Delete", danger=True,
+            )
+
+    def action_audit(self) -> None:
+        from dashboard.tui.screens.audit import AuditScreen
+
+        self.app.push_screen(AuditScreen())

@@ -1,0 +1,81 @@
+"""The help screen: the keys (from the action table, so read-only hides writes here too) and how to read the screen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+from dashboard.tui import actions
+
+HELP_FILE = Path(__file__).resolve().parent.parent / "help.md"
+
+
+def keys_markdown(read_only: bool) -> str:
+    """The keys section, from the action table (so ``--read-only`` drops the writes here too)."""
+    names = {"question_mark": "?", "slash": "/", "plus": "+", "equals_sign": "=", "minus": "-"}
+    lines = ["## Keys", ""]
+    for action in (*actions.DASHBOARD, *(a for a in actions.APP if a not in actions.DASHBOARD)):
+        if read_only and action.mutating:
+            continue
+        keys = " ".join(f"`{names.get(k, k)}`" for k in action.keys.split(","))
+        lines.append(f"- {keys} **{action.title}** — {action.help}")
+    lines += [
+        "- `ctrl+p` **Command palette** — every action, and the themes",
+        "- `↑` `↓` `pgup` `pgdn` `home` `end` **Move** in the table; a click on a header sorts by it",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > VerticalScroll {
+        width: 100;
+        max-width: 100%;
+        height: 100%;
+        border: thick $primary 80%;
+        border-title-align: center;
+        border-subtitle-align: center;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen Markdown {
+        margin: 0;
+        padding: 0;
+    }
+    HelpScreen Markdown > *:first-child {
+        margin-top: 0;
+        padding-top: 0;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "close", "Close", tooltip="Back to the dashboard"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        read_only = bool(getattr(self.app, "read_only", False))
+        prose = HELP_FILE.read_text(encoding="utf-8")
+        if read_only:
+            prose = re.sub(r"<!-- writes -->.*?<!-- /writes -->\n?", "", prose, flags=re.S)
+        prose = re.sub(r"<!-- /?writes -->\n?", "", prose)
+        text = keys_markdown(read_only) + "\n" + prose
+        with VerticalScroll(id="help") as scroll:
+            scroll.border_title = "Help"
+            scroll.border_subtitle = "↑ ↓ pgup pgdn scroll · escape closes"
+            yield Markdown(text)
+
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,311 @@
+"""Fire load at one bucket: a validated form, then live progress and the final report.
+
+The load itself runs in an app worker (`TbdashApp.start_load`), so it keeps
+running if this modal is sent to the background (``b``), and the status bar
+shows it. Escape stops a running load; once it is over, escape closes.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, ProgressBar, Static
+
+from dashboard.core.protocol import BucketRow, LoadProgress
+from dashboard.tui import format as fmt
+from dashboard.tui.forms import LOAD_FIELDS, default_load, validate_load
+
+HINTS = {
+    "rate": "requests per second, open loop",
+    "duration": "seconds (or 30s, 2m)",
+    "concurrency": "requests in flight at most",
+    "tokens": "tokens per request",
+}
+
+
+def report(progress: LoadProgress) -> Table:
+    """The counters the same way `tbdash load` prints them."""
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        grid.add_column(justify="right", style="bold")
+        grid.add_column(justify="left")
+    p = progress
+    grid.add_row(str(p.sent), "sent", Text(str(p.granted), style="green"), "granted", Text(str(p.denied), style="red" if p.denied else ""), "denied", Text(str(p.errors), style="red" if p.errors else ""), "errors")
+    grid.add_row(
+        fmt.number(p.achieved_rate),
+        "req/s",
+        "–" if p.p50_ms is None else f"{p.p50_ms:.2f}ms",
+        "p50",
+        "–" if p.p99_ms is None else f"{p.p99_ms:.2f}ms",
+        "p99",
+        f"{p.elapsed:.1f}s",
+        "elapsed",
+    )
+    return grid
+
+
+class LoadModal(ModalScreen[None]):
+    DEFAULT_CSS = """
+    LoadModal {
+        align: center middle;
+    }
+    LoadModal > #dialog {
+        width: 76;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $accent 80%;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+    LoadModal #about {
+        height: auto;
+        color: $text-muted;
+        margin-bottom: 1;
+    }
+    LoadModal .field {
+        height: auto;
+    }
+    LoadModal .field Label {
+        width: 14;
+    }
+    LoadModal .field Input {
+        width: 14;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    LoadModal .field Input:focus {
+        background: $primary 30%;
+    }
+    LoadModal .field Input.-invalid {
+        background: $error 30%;
+    }
+    LoadModal .hint {
+        width: 1fr;
+        padding-left: 2;
+        color: $text-muted;
+    }
+    LoadModal .error {
+        height: auto;
+        padding-left: 14;
+        color: $text-error;
+        display: none;
+    }
+    LoadModal .error.-shown {
+        display: block;
+    }
+    LoadModal #run {
+        height: auto;
+        display: none;
+        margin-top: 1;
+    }
+    LoadModal.-running #run, LoadModal.-finished #run {
+        display: block;
+    }
+    LoadModal.-running #form, LoadModal.-finished #form {
+        display: none;
+    }
+    LoadModal #form {
+        height: auto;
+    }
+    LoadModal #progress {
+        margin: 1 0;
+    }
+    LoadModal #progress Bar {
+        width: 1fr;
+    }
+    LoadModal #outcome {
+        height: auto;
+        margin-top: 1;
+    }
+    LoadModal #counters {
+        height: auto;
+    }
+    LoadModal #buttons {
+        height: auto;
+        margin-top: 1;
+        align-horizontal: right;
+    }
+    LoadModal #buttons Button {
+        margin-left: 2;
+    }
+    LoadModal .when-form, LoadModal .when-running, LoadModal .when-finished {
+        display: none;
+    }
+    LoadModal.-form .when-form, LoadModal.-running .when-running, LoadModal.-finished .when-finished {
+        display: block;
+    }
+    """
+
+    BINDINGS = [
+        Binding("escape", "escape", "Stop / close", tooltip="Stop a running load; close the form otherwise"),
+        Binding("b", "background", "Background", tooltip="Keep the load running and go back to the dashboard"),
+        Binding("ctrl+s", "start", "Start", tooltip="Validate and fire the load"),
+    ]
+
+    def __init__(self, row: BucketRow | None) -> None:
+        super().__init__(classes="-form")
+        self.row = row
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        row = self.row
+        defaults = default_load(row.ceiling, row.config.rate_per_second) if row else {}
+        with VerticalScroll(id="dialog") as dialog:
+            dialog.border_title = Text(f"Fire load at {row.user}" if row else "Load")
+            if row:
+                about = Text(f"bucket {row.tokens}/{row.ceiling} tokens · refills {fmt.refill(row.config)} = {fmt.per_second(row.config.rate_per_second)}")
+                yield Static(about, id="about")
+            with Vertical(id="form"):
+                for field in LOAD_FIELDS:
+                    with Horizontal(classes="field"):
+                        yield Label(field)
+                        yield Input(defaults.get(field, ""), id=field, select_on_focus=True)
+                        yield Static(HINTS[field], classes="hint")
+                    yield Static("", id=f"{field}-error", classes="error")
+            with Vertical(id="run"):
+                yield Static("", id="spec")
+                yield ProgressBar(total=1.0, show_eta=False, id="progress")
+                yield Static("", id="counters")
+                yield Static("", id="outcome")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel (esc)", id="cancel", classes="when-form", compact=True)
+                yield Button("Start (ctrl+s)", id="start", variant="warning", classes="when-form", compact=True)
+                yield Button("Background (b)", id="background", classes="when-running", compact=True)
+                yield Button("Stop (esc)", id="stop", variant="error", classes="when-running", compact=True)
+                yield Button("New load", id="again", classes="when-finished", compact=True)
+                yield Button("Close (esc)", id="close", variant="primary", classes="when-finished", compact=True)
+
+    def on_mount(self) -> None:
+        run = getattr(self.app, "load_run", None)
+        if run is not None and (self.row is None or run.spec.user == self.row.user or run.running):
+            self.show_run(run)
+        else:
+            self._set_mode("-form")
+            self.query_one("#rate", Input).focus()
+            self._validate()
+
+    def _set_mode(self, mode: str) -> None:
+        for name in ("-form", "-running", "-finished"):
+            self.set_class(name == mode, name)
+
+    # ------------------------------------------------------------------ form
+
+    def _validate(self):
+        if self.row is None:
+            return None
+        raw = {field: self.query_one(f"#{field}", Input).value for field in LOAD_FIELDS}
+        spec, errors = validate_load(raw, user=self.row.user, ceiling=self.row.ceiling)
+        for field in LOAD_FIELDS:
+            message = errors.get(field, "")
+            error = self.query_one(f"#{field}-error", Static)
+            error.update(Text(f"✗ {message}") if message else "")
+            error.set_class(bool(message), "-shown")
+            self.query_one(f"#{field}", Input).set_class(bool(message), "-invalid")
+        self.query_one("#start", Button).disabled = spec is None
+        return spec
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self._validate()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_start()
+
+    # ------------------------------------------------------------------ run
+
+    def show_run(self, run) -> None:
+        """Show the app's current load run (called by the app on every update)."""
+        from dashboard.tui.app import load_fraction
+
+        spec = run.spec
+        text = Text()
+        text.append(f"{fmt.number(spec.rate)} req/s", style="bold")
+        text.append(f" for {fmt.seconds(spec.duration)} · {spec.concurrency} in flight · {spec.tokens} token{'s' if spec.tokens != 1 else ''} each → ")
+        text.append(spec.user, style="bold")
+        self.query_one("#spec", Static).update(text)
+        bar = self.query_one("#progress", ProgressBar)
+        progress = run.progress
+        finished_ok = progress is not None and progress.done and not progress.cancelled and not run.error
+        bar.update(total=1.0, progress=1.0 if finished_ok else load_fraction(run))
+        if progress is not None:
+            self.query_one("#counters", Static).update(report(progress))
+        outcome = self.query_one("#outcome", Static)
+        notes = Text()
+        if progress is not None and getattr(progress, "queued", 0):
+            queued = progress.queued
+            notes.append(f"{queued} request{'s' if queued != 1 else ''} waited for a free worker (Redis slower than the rate)\n", style="yellow")
+        if progress is not None and getattr(progress, "last_error", ""):
+            notes.append(f"last error: {fmt.redact(progress.last_error)}\n", style="red")
+        if run.error:
+            notes.append(f"✗ load failed: {fmt.redact(run.error)}", style="bold red")
+        elif progress is not None and progress.cancelled:
+            notes.append("stopped early: the counters above are the partial report", style="bold yellow")
+        elif progress is not None and progress.done:
+            notes.append("done", style="bold green")
+        elif run.stopping:
+            notes.append("stopping… (in-flight requests finish; escape again stops at once)", style="italic yellow")
+        else:
+            notes.append("running…", style="italic")
+        outcome.update(notes)
+        if run.running:
+            self._set_mode("-running")
+            if not isinstance(self.focused, Button):
+                self.query_one("#stop", Button).focus()
+        else:
+            self._set_mode("-finished")
+            self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        if not self.has_class("-form"):
+            return
+        spec = self._validate()
+        if spec is None:
+            self.notify("Fix the fields marked ✗ first.", severity="warning", timeout=3)
+            return
+        self.app.start_load(spec)  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#stop")
+    def action_stop(self) -> None:
+        self.app.stop_load()  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#background")
+    def action_background(self) -> None:
+        if self.has_class("-running"):
+            self.dismiss(None)
+
+    @on(Button.Pressed, "#again")
+    def _again(self) -> None:
+        self._set_mode("-form")
+        self.query_one("#rate", Input).focus()
+        self._validate()
+
+    @on(Button.Pressed, "#cancel")
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+    def action_escape(self) -> None:
+        if self.has_class("-running"):
+            self.action_stop()
+        else:
+            self.dismiss(None)
+
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "background":
+            return self.has_class("-running")
+        if action == "start":
+            return self.has_class("-form")
+        return True

@@ -1,0 +1,183 @@
+"""The dashboard on fixed data, for SVG snapshots: frozen clock, polls only when asked, no cursor blink.
+
+Run it by hand to look at the same screens the snapshots hold:
+``python tests/tui_snapshot_app.py`` (polls every second on the fixed data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from dashboard.core.protocol import (
+    AuditEntry,
+    BucketRow,
+    ConnectionInfo,
+    InvalidKey,
+    LoadProgress,
+    LoadSpec,
+    Snapshot,
+)
+from dashboard.tui.app import TbdashApp
+from limiter.config import BucketConfig
+
+
+# --------------------------------------------------------------------------- fixed data
+# The Redis path of the dashboard is tested against real servers with the real
+# `RedisBackend` (tests/test_tui_pilot.py); this backend only exists so that
+# snapshots show the same pixels on every run.
+
+T0 = 1_790_000_000.0  # the frozen clock: every frame is T0 + its index
+
+
+def _levels(user: str, frame: int, ceiling: int) -> int:
+    """A deterministic shape per user."""
+    if user == "checkout-api":  # drained by steady overload, refilled in steps
+        return max(0, ceiling - 7 * (frame % 24))
+    if user == "search":  # sawtooth
+        return (frame * 9) % (ceiling + 1)
+    if user == "batch-export":  # always throttled
+        return frame % 3
+    if user == "mobile-app":  # mostly full, a dip
+        return ceiling if frame % 20 < 14 else ceiling - 40 * (frame % 20 - 13)
+    return ceiling  # idle and full
+
+
+USERS: tuple[tuple[str, BucketConfig, bool], ...] = (
+    ("checkout-api", BucketConfig(max_tokens=100, burst=50, refill_count=10, refill_interval=1.0), True),
+    ("search", BucketConfig(max_tokens=200, burst=0, refill_count=50, refill_interval=0.5), False),
+    ("batch-export", BucketConfig(max_tokens=10, burst=0, refill_count=1, refill_interval=2.0), True),
+    ("mobile-app", BucketConfig(max_tokens=300, burst=100, refill_count=100, refill_interval=1.0), False),
+    ("user_42", BucketConfig(max_tokens=10, burst=5, refill_count=1, refill_interval=1.0), False),
+    ("tenant-[eu]-{a}", BucketConfig(max_tokens=60, burst=0, refill_count=1, refill_interval=0.25), False),
+)
+
+
+@dataclass
+class FixedBackend:
+    """Frame ``n`` on the n-th poll; configure/reset/... are recorded, not applied."""
+
+    info: ConnectionInfo = field(default_factory=lambda: ConnectionInfo(mode="standalone", server="127.0.0.1:6379", version="7.0.15"))
+    read_only: bool = False
+    frame: int = -1
+    writes: list[tuple[str, str, object]] = field(default_factory=list)
+    closed: bool = False
+    failure: Exception | None = None  # set it and every poll raises it (a Redis that went away)
+
+    def now(self) -> float:
+        return T0 + max(self.frame, 0)
+
+    def rows(self, frame: int) -> tuple[BucketRow, ...]:
+        rows = []
+        for i, (user, config, overridden) in enumerate(USERS):
+            tokens = _levels(user, frame, config.ceiling)
+            previous = _levels(user, frame - 1, config.ceiling) if frame > 0 else None
+            grants = None if previous is None else float(max(0, previous - tokens) + (7 if user == "checkout-api" else 0))
+            denials = None if previous is None else (4.0 if user == "batch-export" else 0.0)
+            rows.append(
+                BucketRow(
+                    user=user,
+                    tokens=tokens,
+                    config=config,
+                    granted=1000 * (i + 1) + frame * 3,
+                    denied=37 * i + frame if user == "batch-export" else 2 * i,
+                    overridden=overridden,
+                    ttl_ms=None if overridden else 60_000,
+                    grants_per_s=grants,
+                    denials_per_s=denials,
+                )
+            )
+        return tuple(rows)
+
+    async def poll(self) -> Snapshot:
+        if self.failure is not None:
+            raise self.failure
+        self.frame += 1
+        return Snapshot(
+            taken_at=self.now(),
+            redis_time_us=int(self.now() * 1_000_000),
+            buckets=self.rows(self.frame),
+            invalid=(InvalidKey("token_bucket:{legacy-user}", "not a hash (string)"),),
+            poll_seconds=0.004,
+            latency_ms=0.3,
+        )
+
+    async def configure(self, user: str, config: BucketConfig) -> AuditEntry:
+        self.writes.append(("configure", user, config))
+        return AuditEntry("1-0", self.now(), "ops@host", "configure", user, None, config.model_dump())
+
+    async def unconfigure(self, user: str) -> AuditEntry:
+        self.writes.append(("unconfigure", user, None))
+        return AuditEntry("2-0", self.now(), "ops@host", "unconfigure", user, None, None)
+
+    async def reset(self, user: str) -> AuditEntry:
+        self.writes.append(("reset", user, None))
+        return AuditEntry("3-0", self.now(), "ops@host", "reset", user, None, None)
+
+    async def delete(self, user: str) -> AuditEntry:
+        self.writes.append(("delete", user, None))
+        return AuditEntry("4-0", self.now(), "ops@host", "delete", user, None, None)
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]:
+        return [
+            AuditEntry("1-0", T0 - 60, "ops@host", "configure", "checkout-api",
+                       {"max_tokens": 100, "burst": 0, "refill_count": 10, "refill_interval": 1.0},
+                       {"max_tokens": 100, "burst": 50, "refill_count": 10, "refill_interval": 1.0}),
+        ][:limit]
+
+    async def load(self, spec: LoadSpec) -> AsyncIterator[LoadProgress]:
+        steps = 4
+        for i in range(1, steps + 1):
+            await asyncio.sleep(0)
+            elapsed = spec.duration * i / steps
+            sent = int(spec.rate * elapsed)
+            granted = min(sent, 150)
+            yield LoadProgress(spec, elapsed, sent, granted, sent - granted, 0, 0.4, 1.9, spec.rate, done=i == steps)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def make_app(*, read_only: bool = False) -> TbdashApp:
+    backend = FixedBackend()
+    return TbdashApp(backend, start_paused=True, read_only=read_only, poll_interval=1.0, history_length=120, clock=backend.now)
+
+
+async def warm(pilot: Pilot, frames: int = 40) -> None:
+    """``frames`` fixed frames (a frozen second apart), so the trend column and the graph have history.
+
+    All but the last go straight into the history (rendering each would only
+    slow the tests down); the last is a real poll through the app.
+    """
+    app = pilot.app
+    assert isinstance(app, TbdashApp)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    backend = app.backend
+    while backend.frame < frames - 2:
+        app.history.record(await backend.poll())
+    app.poll_now()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def still(pilot: Pilot) -> None:
+    """No blinking cursors, nothing left to run."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
+if __name__ == "__main__":
+    backend = FixedBackend()
+    TbdashApp(backend, poll_interval=1.0, read_only="--read-only" in sys.argv).run()

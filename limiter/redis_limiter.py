@@ -11,6 +11,7 @@ from limiter import script
 from limiter.config import BucketConfig
 from limiter.errors import CorruptBucket, RedisUnavailable
 from limiter.keys import DEFAULT_PREFIX, bucket_key, validate_prefix
+from limiter.model import MAX_SAFE_INT
 from limiter.types import BucketState, Decision
 
 
@@ -28,13 +29,14 @@ class _LimiterCore:
     ) -> None:
         if default is None:
             raise TypeError(f"{type(self).__name__} needs default=BucketConfig(...): the settings of users without operator settings")
-        if idle_ttl < 0:
-            raise ValueError("idle_ttl must be >= 0 seconds")
+        if not 0 <= idle_ttl * 1000 <= MAX_SAFE_INT:  # also refuses NaN and infinity
+            raise ValueError(f"idle_ttl must be between 0 and {MAX_SAFE_INT // 1000} seconds (got {idle_ttl!r})")
         self.client = client
         self.prefix = validate_prefix(prefix)
         self.default = default
         self.on_error = script.check_on_error(on_error)
-        self._base_args = (*script.settings_args(default.settings()), round(idle_ttl * 1000))
+        # Pre-encoded: redis-py packs bytes without converting them on every call.
+        self._base_args = tuple(str(v).encode() for v in (*script.settings_args(default.settings()), round(idle_ttl * 1000)))
         self._ids = script.RequestIds()
 
     def __repr__(self) -> str:
@@ -44,7 +46,7 @@ class _LimiterCore:
         return bucket_key(self.prefix, user)
 
     def _args(self, op: str, *extra: object) -> tuple[object, ...]:
-        return (op, *self._base_args, *extra)
+        return (op.encode(), *self._base_args, *extra)
 
     def _fallback(self, exc: RedisUnavailable) -> Decision:
         if self.on_error == "raise":

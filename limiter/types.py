@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from limiter.config import BucketConfig
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The answer to one acquire.
 
     ``remaining``: tokens left after this call (refill applied as of Redis time).
     ``retry_after``: seconds until ``n`` tokens will be there; 0.0 when allowed.
     ``limit``: the bucket's ceiling (``max_tokens + burst``).
     ``fail_mode``: set only when Redis was unreachable and ``on_error`` chose the answer.
+
+    A named tuple (cheap to build on the hot path); true when allowed.
     """
 
     allowed: bool

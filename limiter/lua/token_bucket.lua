@@ -33,10 +33,12 @@ local function fail(msg)
   return redis.error_reply('token_bucket: ' .. msg)
 end
 
--- A whole number in [lo, MAX_SAFE], or nil.
+-- A whole number in [lo, MAX_SAFE] written as plain decimal digits, or nil.
+-- (tonumber alone would take "0x3", " 3", "3e0": never what this script writes.)
 local function int(s, lo)
+  if not s or not string.find(s, '^%d+$') then return nil end
   local v = tonumber(s)
-  if v == nil or v ~= v or v % 1 ~= 0 or v < lo or v > MAX_SAFE then return nil end
+  if v < lo or v > MAX_SAFE then return nil end
   return v
 end
 
@@ -100,6 +102,9 @@ if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
 local n, request, wanted, reply
 if op == 'acquire' then
   n = int(ARGV[7], 1)
+  if not n and ARGV[7] and string.find(ARGV[7], '^%d+$') and tonumber(ARGV[7]) >= 1 then
+    n = MAX_SAFE + 1 -- beyond every ceiling: answered below as "larger than the ceiling"
+  end
   if not n then return fail('n must be a whole number >= 1') end
   request = ARGV[8] or ''
 elseif op == 'configure' then
@@ -133,15 +138,16 @@ if exists then
   end
 end
 
+if not exists and redis.call('EXISTS', key) == 1 then
+  return fail(key .. ' is a hash without bucket fields; it was not written by tbdash')
+end
+
 if op == 'delete' then
   redis.call('DEL', key)
   return { 0, 0, 0, 0, 0, 0, 0, 0, granted, denied, operator, now, now }
 end
 
 if not exists then
-  if redis.call('EXISTS', key) == 1 then
-    return fail(key .. ' is a hash without bucket fields; it was not written by tbdash')
-  end
   if op == 'peek' then return nil end
   tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
 end

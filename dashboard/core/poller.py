@@ -57,26 +57,17 @@ class ReadError(Exception):
 
 
 def _lua_int(raw: object, lo: int) -> int:
-    """A stored number as the script's ``int()`` reads it (Lua ``tonumber``): whole, in [lo, 2**53)."""
-    try:
-        value = int(raw)  # type: ignore[call-overload]  # bytes, str or int; the common case
-    except (TypeError, ValueError):
-        value = _whole_number(raw)
+    """A stored number as the script's ``int()`` reads it: plain decimal digits, in [lo, 2**53)."""
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, (bytes, str)) and raw.isascii() and raw.isdigit():
+        value = int(raw)
+    else:
+        text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+        raise ReadError(f"field value {text[:40]!r} is not a plain whole number")
     if value < lo or value > MAX_SAFE_INT:
         raise ReadError(f"field value {value} is out of range")
     return value
-
-
-def _whole_number(raw: object) -> int:
-    """``"5.0"`` and ``"1e3"`` are whole numbers to Lua; anything else is not a number."""
-    text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
-    try:
-        number = float(text)
-    except ValueError:
-        raise ReadError(f"field value {text[:40]!r} is not a number") from None
-    if number != number or not number.is_integer():
-        raise ReadError(f"field value {text[:40]!r} is not a whole number")
-    return int(number)
 
 
 @dataclass(frozen=True, slots=True)

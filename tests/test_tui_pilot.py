@@ -181,6 +181,33 @@ async def test_cursor_follows_its_user_across_polls_sorting_and_filtering(redis_
         assert t.row_count == 6
 
 
+async def test_many_buckets_the_table_holds_the_first_rows_in_sort_order(redis_url: str, redis_client: redis.Redis, limiter: RedisLimiter) -> None:
+    for i in range(60):
+        limiter.try_acquire(f"user_{i}", 1 + i % 7)
+    TbdashApp.max_rows, saved = 10, TbdashApp.max_rows
+    try:
+        async with dashboard(redis_url) as (app, pilot):
+            t = table(app)
+            assert t.row_count == 10 and t.matched == 60 and t.truncated
+            assert t.shown_users == [f"user_{i}" for i in range(10)]
+            assert "first 10 of 60" in str(t.border_title)
+            assert t.current_user == "user_0"
+            await pilot.press("s")  # tokens, fewest first: the 8 users that took 7, then 2 that took 6 …
+            first = [f"user_{i}" for i in range(6, 60, 7)] + ["user_5", "user_12"]
+            assert t.shown_users == first + ["user_0"]  # … and the cursor's row stays
+            assert t.current_user == "user_0"
+            await pilot.press("slash", *"user_5*", "enter")
+            assert t.matched == 11 and t.row_count == 10  # user_5, user_50 … user_59
+            await pilot.press("slash", "escape")
+            await move_to(app, pilot, t.shown_users[-1])
+            keep = t.current_user
+            limiter.try_acquire("user_0", 5)  # user_0 now among the emptiest
+            await poll(app, pilot)
+            assert "user_0" in t.shown_users and keep in t.shown_users and t.current_user == keep
+    finally:
+        TbdashApp.max_rows = saved
+
+
 async def test_header_click_sorts(redis_url: str, limiter: RedisLimiter) -> None:
     limiter.try_acquire("a", 1)
     limiter.try_acquire("b", 5)

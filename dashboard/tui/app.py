@@ -65,6 +65,9 @@ class TbdashApp(App[None]):
     }
     """
 
+    #: Most rows the bucket table holds (the first ones in the sort order; a filter narrows the rest).
+    max_rows: int = 500
+
     #: Longest a poll may take before it counts as failed (the backend's own socket timeouts should fire first).
     poll_timeout: float = 15.0
 
@@ -187,8 +190,10 @@ class TbdashApp(App[None]):
         was_down = self.link in ("disconnected", "failing")
         self.link = "live"
         self.error = None
-        for user in [u for u in self.selected if not any(b.user == u for b in snapshot.buckets)]:
-            del self.selected[user]
+        if self.selected:
+            present = {b.user for b in snapshot.buckets}
+            for user in [u for u in self.selected if u not in present]:
+                del self.selected[user]
         dashboard = self.dashboard
         if dashboard is not None:
             dashboard.banner.clear_problem()
@@ -259,7 +264,7 @@ class TbdashApp(App[None]):
                 latency_ms=snapshot.latency_ms if snapshot else None,
                 poll_seconds=snapshot.poll_seconds if snapshot else None,
                 buckets=len(snapshot.buckets) if snapshot else None,
-                shown=table.row_count if snapshot and table.pattern else None,
+                shown=table.matched if snapshot and table.pattern else None,
                 invalid=len(snapshot.invalid) if snapshot else 0,
                 load=load,
             )

@@ -86,7 +86,7 @@ class DashboardScreen(Screen):
         yield ConnectionBanner()
         with Container(id="main"):
             with Vertical(id="left"):
-                yield BucketTable(id="buckets")
+                yield BucketTable(max_rows=getattr(self.app, "max_rows", 500), id="buckets")
                 yield InvalidKeys(id="invalid")
             yield TokenGraph(id="graph")
         yield FilterBar(id="filter")
@@ -178,7 +178,9 @@ class DashboardScreen(Screen):
         if table.pattern:
             title.append("  filter ")
             title.append(table.pattern, style="bold reverse")
-            title.append(f" {table.row_count} shown")
+            title.append(f" {table.matched} match")
+        if table.truncated:
+            title.append(f"  first {table.row_count} of {table.matched} by sort; / narrows", style="italic")
         table.border_title = title
         table.border_subtitle = Text(f"sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
 
@@ -199,6 +201,7 @@ class DashboardScreen(Screen):
     @on(BucketTable.Sorted)
     def _sorted(self, event: BucketTable.Sorted) -> None:
         self._title_table()
+        self.render_graph()
 
     @on(FilterBar.PatternChanged)
     def _filtered(self, event: FilterBar.PatternChanged) -> None:

@@ -9,8 +9,10 @@ rebuilt when the layout (terminal width) or the filter changes.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import re
 from functools import lru_cache
+from itertools import islice
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -44,6 +46,10 @@ COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
     ("cfg", "cfg", True, True),
 )
 SORTABLE = tuple(key for key, _, sortable, _ in COLUMNS if sortable)
+# The table holds at most this many rows: the first ones in the current sort order (over all
+# buckets). Beyond a few thousand rows a DataTable costs seconds to fill; nobody scrolls through
+# 100,000 buckets anyway: they sort by deny/s or filter.
+MAX_ROWS = 500
 NATURAL_DESCENDING = {key: desc for key, _, _, desc in COLUMNS}
 
 
@@ -104,26 +110,31 @@ def natural(text: str) -> tuple:
     return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text.casefold()) if part)
 
 
+def sort_number(row: BucketRow, column: str) -> float:
+    """The number a numeric column sorts by (unknown rates sort below zero)."""
+    if column == "tokens":
+        return row.tokens
+    if column == "fill":
+        return row.tokens / row.config.ceiling
+    if column == "refill":
+        return row.config.rate_per_second
+    if column == "grants":
+        return row.grants_per_s if row.grants_per_s is not None else -1.0
+    if column == "denials":
+        return row.denials_per_s if row.denials_per_s is not None else -1.0
+    if column == "cfg":
+        return 1.0 if row.overridden else 0.0
+    return 0.0
+
+
 def sort_value(row: BucketRow, column: str, descending: bool = False) -> tuple:
     """The sort key of a row; ties always go by user, ascending (natural order), in either direction."""
     name = natural(row.user)
     if column == "user":
         return (name,)
-    value: float
-    if column == "tokens":
-        value = row.tokens
-    elif column == "fill":
-        value = row.fill
-    elif column == "refill":
-        value = row.config.rate_per_second
-    elif column == "grants":
-        value = row.grants_per_s if row.grants_per_s is not None else -1.0
-    elif column == "denials":
-        value = row.denials_per_s if row.denials_per_s is not None else -1.0
-    elif column == "cfg":
-        value = 1.0 if row.overridden else 0.0
-    else:
+    if column not in SORTABLE:
         return (name,)
+    value = sort_number(row, column)
     return (-value if descending else value, name)
 
 
@@ -151,7 +162,7 @@ class BucketTable(DataTable):
             super().__init__()
             self.sort = sort
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, max_rows: int = MAX_ROWS, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=1)
         self.sort_spec = SortSpec()
         self.pattern = ""
@@ -159,6 +170,12 @@ class BucketTable(DataTable):
         self._layout: Layout | None = None
         self._rows: dict[str, BucketRow] = {}  # every bucket of the last snapshot
         self._dirty: set[str] = set()  # shown rows whose cells are out of date (rendered when on screen)
+        self.max_rows = max_rows
+        self.matched = 0  # buckets the filter lets through (the table holds at most max_rows of them)
+        self._match_pattern = ""
+        self._name_order: list[str] = []  # every user in natural order (cached while the set of users holds)
+        self._name_users: set[str] = set()
+        self._match_cache: dict[str, bool] = {}
         self._cells: dict[str, tuple[Text, ...]] = {}  # what each shown row displays
         self._levels: Callable[[str, int], Sequence[int]] = lambda user, count: ()
         self._selected: Mapping[str, int] = {}
@@ -203,12 +220,15 @@ class BucketTable(DataTable):
     def set_filter(self, pattern: str) -> None:
         if pattern != self.pattern:
             self.pattern = pattern
-            self._rebuild()
+            self._reconcile()
 
     def set_sort(self, sort: SortSpec) -> None:
         if sort != self.sort_spec:
             self.sort_spec = sort
-            self._apply_sort()
+            if self.matched > self.max_rows:
+                self._reconcile()  # another sort order picks other rows
+            else:
+                self._apply_sort()
             self._label_columns()
             self.post_message(self.Sorted(sort))
 
@@ -282,8 +302,7 @@ class BucketTable(DataTable):
             return
         keep = restore if restore is not None else self.current_user
         cursor_index = self.cursor_row
-        pattern = self.pattern
-        wanted = [user for user in self._rows if matches(user, pattern)] if pattern else list(self._rows)
+        wanted = self._wanted()
         wanted_set = set(wanted)
         with self.app.batch_update():
             gone = [user for user in self._cells if user not in wanted_set]
@@ -305,6 +324,55 @@ class BucketTable(DataTable):
                 self._apply_sort(follow=False)
             self._restore_cursor(keep, cursor_index)
             self._render_visible()
+
+    def _wanted(self) -> list[str]:
+        """The users to show: those the filter lets through, at most `max_rows` of them, first in sort order."""
+        pattern = self.pattern
+        if pattern:
+            if pattern != self._match_pattern:
+                self._match_pattern, self._match_cache = pattern, {}
+            cache = self._match_cache
+            rows = []
+            for user, row in self._rows.items():
+                hit = cache.get(user)
+                if hit is None:
+                    hit = cache[user] = matches(user, pattern)
+                if hit:
+                    rows.append(row)
+        else:
+            rows = list(self._rows.values())
+        self.matched = len(rows)
+        if len(rows) <= self.max_rows:
+            return [row.user for row in rows]
+        return self._first_in_order(rows)
+
+    def _first_in_order(self, rows: list[BucketRow]) -> list[str]:
+        """The first `max_rows` of ``rows`` in the sort order, without sorting them all (100,000 buckets)."""
+        column, descending = self.sort_spec.column, self.sort_spec.descending
+        limit = self.max_rows
+        if column not in SORTABLE or column == "user":
+            if len(self._name_order) != len(self._rows) or not self._rows.keys() == self._name_users:
+                self._name_users = set(self._rows)
+                self._name_order = sorted(self._rows, key=natural)
+            order = reversed(self._name_order) if descending else iter(self._name_order)
+            if len(rows) != len(self._rows):  # filtered
+                wanted = {row.user for row in rows}
+                order = (user for user in order if user in wanted)
+            top = list(islice(order, limit))
+        else:
+            sign = -1.0 if descending else 1.0
+            values = [(sign * sort_number(row, column), natural(row.user)) for row in rows]  # ties: by name, as shown
+            top = [rows[i].user for i in heapq.nsmallest(limit, range(len(rows)), key=values.__getitem__)]
+        # The cursor's user stays in the table even when it falls out of the first rows.
+        current = self.current_user
+        if current is not None and current not in top and any(row.user == current for row in rows):
+            top.append(current)
+        return top
+
+    @property
+    def truncated(self) -> bool:
+        """More buckets match than the table holds (see `max_rows`)."""
+        return self.matched > self.row_count
 
     def _placeholder(self, user: str) -> tuple[Text, ...]:
         cell = UserText(user)

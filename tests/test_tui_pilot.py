@@ -142,6 +142,8 @@ async def test_a_change_by_another_client_shows_after_the_next_poll(redis_url: s
 
         await poll(app, pilot)
         assert cell_text(app, "alice", "tokens").strip() == "5/50"
+        notes = [n for n in app._notifications if "outside" in (n.title or "")]
+        assert notes and "alice: max_tokens 10 → 40, burst 0 → 10, operator settings set" in notes[-1].message
         assert cell_text(app, "alice", "cfg").strip() == "op"
         assert "carol" in table(app).shown_users
         row = table(app).bucket("alice")
@@ -327,6 +329,7 @@ async def test_edit_form_rejects_bad_values_inline_and_applies_good_ones(redis_u
         assert cell_text(app, "alice", "tokens").strip().endswith("/30")  # polled after the write
         entries = await app.backend.audit(10)
         assert [(e.action, e.user, e.who) for e in entries] == [("configure", "alice", "tester@tbdash")]
+        assert not [n for n in app._notifications if "outside" in (n.title or "")]  # our own change is no news
         assert entries[0].old["max_tokens"] == 10 and entries[0].new["max_tokens"] == 25
 
 

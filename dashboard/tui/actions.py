@@ -48,6 +48,7 @@ DASHBOARD: tuple[Action, ...] = (
     Action("sort_reverse", "S", "Reverse", "Reverse the sort", "Flip the sort direction", show=False),
     Action("toggle_graph", "space", "Graph", "Graph this user", "Add / remove the user under the cursor to the graph (several at once, one colour each)", key_display="space"),
     Action("clear_graph", "c", "Clear graph", "Clear the graph selection", "Graph only the user under the cursor again", show=False),
+    Action("zoom_graph", "g", "Zoom", "Zoom the graph", "The graph fills the screen; g or escape restores it", show=False),
     Action("load", "l", "Load", "Fire load at this bucket", "Open the load form for the user under the cursor", mutating=True),
     Action("edit", "e", "Edit", "Edit this bucket's settings", "max_tokens, burst, refill_count, refill_interval; confirm shows old → new", mutating=True),
     Action("reset", "x", "Reset", "Reset this bucket", "Refill it to max_tokens now (settings and counters stay); asks first", mutating=True, show=False),

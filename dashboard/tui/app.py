@@ -24,6 +24,7 @@ from dashboard.core.protocol import Backend, LoadProgress, LoadSpec, Snapshot
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui.commands import TbdashCommands
+from dashboard.tui.forms import changes
 from dashboard.tui.history import HistoryBook
 from dashboard.tui.messages import LoadFailed, LoadProgressed, PollFailed, SnapshotReady
 from dashboard.tui.polling import backoff, describe, is_disconnect, step_interval
@@ -102,6 +103,7 @@ class TbdashApp(App[None]):
         self._closing = False
         self._connected = False
         self._load_stream: object | None = None
+        self._own_writes: dict[str, float] = {}  # user → when this dashboard last changed it
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -196,12 +198,39 @@ class TbdashApp(App[None]):
                 del self.selected[user]
         dashboard = self.dashboard
         if dashboard is not None:
+            if previous is not None:
+                self._notice_outside_changes(dashboard, snapshot)
             dashboard.banner.clear_problem()
             dashboard.render_snapshot(snapshot, stale=False)
         self.update_status()
         if was_down:
             self.notify("Connection to Redis is back.", severity="information", timeout=4)
-        del previous
+
+    def _notice_outside_changes(self, dashboard: DashboardScreen, snapshot: Snapshot) -> None:
+        """Tell the operator when a bucket on screen changed settings without this dashboard (another operator, a deploy)."""
+        table = dashboard.table
+        watched = set(table.shown_users) | set(self.selected)
+        if not watched:
+            return
+        now = time.monotonic()
+        notes: list[str] = []
+        for row in snapshot.buckets:
+            if row.user not in watched:
+                continue
+            old = table.bucket(row.user)
+            if old is None or (old.config == row.config and old.overridden == row.overridden):
+                continue
+            if now - self._own_writes.get(row.user, -1e9) < 10.0:
+                continue  # our own change, already reported
+            parts = [f"{field} {before} → {after}" for field, before, after in changes(old.config, row.config)]
+            if old.overridden != row.overridden:
+                parts.append("operator settings " + ("set" if row.overridden else "dropped"))
+            notes.append(f"{row.user}: {', '.join(parts)}")
+        if not notes:
+            return
+        if len(notes) > 3:
+            notes = notes[:2] + [f"… and {len(notes) - 2} more buckets"]
+        self.notify("\n".join(notes), title="Settings changed outside this dashboard", severity="warning", timeout=8)
 
     def on_poll_failed(self, message: PollFailed) -> None:
         first = self.link not in ("disconnected", "failing")
@@ -324,6 +353,7 @@ class TbdashApp(App[None]):
 
     @work(group="write", exit_on_error=False, description="write to Redis")
     async def _write(self, verb: str, user: str, old: BucketConfig | None, new: BucketConfig | None) -> None:
+        self._own_writes[user] = time.monotonic()
         try:
             if verb == "configure":
                 assert new is not None

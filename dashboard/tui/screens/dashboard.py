@@ -271,6 +271,12 @@ class DashboardScreen(Screen):
     def action_clear_graph(self) -> None:
         self.tbdash.clear_selected()
 
+    def action_zoom_graph(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.query_one(TokenGraph), container=False)
+
     def action_load(self) -> None:
         if self.tbdash.read_only:
             return

@@ -82,7 +82,7 @@ def layout_for(width: int) -> Layout:
     The fixed columns get what they need; the trend column takes the rest (it
     holds one block per poll), and beyond its maximum the user column grows.
     """
-    if width >= 120:
+    if width >= 110:
         layout = Layout(user=22, tokens=13, bar=10, refill=15, rate=8, trend=0, wide=True)
         most_trend, most_user = 60, 40
     else:
@@ -252,6 +252,8 @@ class BucketTable(DataTable):
 
     def on_mount(self) -> None:
         self._ensure_layout()
+        # Cell colours come from the theme: a new theme repaints every row.
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
 
     def _ensure_layout(self) -> None:
         width = self.size.width or self.app.size.width

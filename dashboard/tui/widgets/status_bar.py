@@ -78,7 +78,10 @@ class StatusBar(Widget):
         if s.load:
             left.append((95, badge(f"LOAD {s.load}", accent)))
         left.append((60, Text(f" {s.info.mode} ", style="bold")))
-        left.append((59, Text(s.info.server)))
+        server = s.info.server
+        if len(server) > 40:  # a unix socket path in a temporary directory, say
+            server = server[:14] + "…" + server[-25:]
+        left.append((59, Text(server)))
         if s.info.version:
             left.append((20, Text(f" · redis {s.info.version}", style="dim")))
 

@@ -56,6 +56,8 @@ def tick_label(seconds_ago: float) -> str:
 class TokenGraph(Widget):
     """`show()` the series; the widget redraws itself."""
 
+    ALLOW_MAXIMIZE = True
+
     DEFAULT_CSS = """
     TokenGraph {
         height: 1fr;

@@ -64,10 +64,19 @@ class AsyncRedisLimiter(_LimiterCore):
     async def delete(self, user: str) -> None:
         await self._call(user, "delete")
 
+    _ready = False
+
     async def _call(self, user: str, op: str, *extra: object) -> Any:
         key = self.key(user)
         args = self._args(op, *extra)
         try:
+            if not self._ready:
+                # redis-py's async RedisCluster can fail (AttributeError) when many
+                # coroutines make its first call at once; its initialize() is locked.
+                initialize = getattr(self.client, "initialize", None)
+                if initialize is not None:
+                    await initialize()
+                self._ready = True
             try:
                 return await self.client.evalsha(script.SHA, 1, key, *args)
             except rexc.NoScriptError:

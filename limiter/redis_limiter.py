@@ -54,7 +54,14 @@ class _LimiterCore:
         return script.fallback_decision(self.on_error, self.default)
 
     def _translate(self, exc: rexc.RedisError, key: str) -> Exception:
-        """The exception to raise for a Redis error during a script call."""
+        """The exception to raise for a Redis error during a script call.
+
+        Wrong credentials or missing ACL rights are a misconfiguration, not an
+        outage: they are raised as they are, whatever ``on_error`` says, so a
+        bad password cannot silently fail open (or closed) forever.
+        """
+        if isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError, rexc.NoPermissionError)):
+            return exc
         if isinstance(exc, rexc.ResponseError):
             translated = script.translate_response_error(exc, key)
             if translated is not None:

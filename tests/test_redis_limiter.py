@@ -404,3 +404,12 @@ def _every_operation(client) -> None:
     assert lim.reset("a{b}c").tokens == 9
     lim.delete("x:y")
     assert lim.peek("x:y") is None
+
+
+def test_wrong_credentials_are_raised_whatever_on_error_says(redis_factory):
+    server = redis_factory.redis(password="right-one")
+    wrong = redis.Redis(host=server.host, port=server.port, password="wrong-one", socket_timeout=1, retry=None)
+    for policy in ("raise", "allow", "deny"):
+        lim = RedisLimiter(wrong, default=BucketConfig(max_tokens=5), on_error=policy)
+        with pytest.raises(redis.AuthenticationError):
+            lim.try_acquire("u")  # a misconfiguration must not fail open (or closed) forever

@@ -559,3 +559,37 @@ async def test_a_hung_redis_never_freezes_the_ui(redis_factory: Any) -> None:
         await poll(app, pilot)
         assert app.link == "live"
     client.close()
+
+
+# --------------------------------------------------------------------------- topologies
+
+
+async def _on_topology(group: Any, sync_client: Any, topology: str) -> None:
+    from dashboard.core.backend import info_of
+    from limiter.connect import connect, parse_url
+
+    limiter = RedisLimiter(sync_client, default=DEFAULT)
+    users = ["alice", "bob", "{odd}user", "user_9"]
+    for n, user in enumerate(users, 1):
+        limiter.try_acquire(user, n)
+    spec = parse_url(group.url)
+    backend = RedisBackend(connect(spec, asyncio=True), default=DEFAULT, info=info_of(spec))
+    app = TbdashApp(backend, poll_interval=SLOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.link == "live", app.error
+        assert sorted(table(app).shown_users) == sorted(users)
+        assert [table(app).bucket(u).tokens for u in users] == [9, 8, 7, 6]
+        assert app.screen.query_one(StatusBar).status.info.mode == topology
+        await move_to(app, pilot, "bob")
+        await pilot.press("x", "y")  # reset, through the same client
+        await settle(app, pilot)
+        assert table(app).bucket("bob").tokens == 10
+
+
+async def test_the_dashboard_on_sentinel(sentinel_group: Any, sentinel_client: Any) -> None:
+    await _on_topology(sentinel_group, sentinel_client, "sentinel")
+
+
+async def test_the_dashboard_on_cluster(cluster_group: Any, cluster_client: Any) -> None:
+    await _on_topology(cluster_group, cluster_client, "cluster")

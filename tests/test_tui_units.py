@@ -249,3 +249,27 @@ def test_status_bar_drops_the_least_important_parts_first() -> None:
     import asyncio
 
     asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- app lifecycle (fixed data, no Redis)
+
+
+async def test_the_app_closes_its_backend_and_tells_poll_failures_apart() -> None:
+    from tui_snapshot_app import make_app, warm
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await warm(pilot, 3)
+        assert app.link == "live" and app.dashboard.table.row_count == 6
+        app.backend.failure = ValueError("WRONGTYPE Operation against a key holding the wrong kind of value")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.link == "failing"  # Redis answered: not a disconnect
+        assert "POLL FAILED" in str(app.dashboard.banner.content)
+        app.backend.failure = None
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.link == "live" and not app.dashboard.banner.has_class("-shown")
+    assert app.backend.closed  # aclose() on exit

@@ -79,8 +79,8 @@ class StatusBar(Widget):
             left.append((95, badge(f"LOAD {s.load}", accent)))
         left.append((60, Text(f" {s.info.mode} ", style="bold")))
         server = s.info.server
-        if len(server) > 40:  # a unix socket path in a temporary directory, say
-            server = server[:14] + "…" + server[-25:]
+        if len(server) > 32:  # a unix socket path in a temporary directory, say
+            server = server[:10] + "…" + server[-21:]
         left.append((59, Text(server)))
         if s.info.version:
             left.append((20, Text(f" · redis {s.info.version}", style="dim")))

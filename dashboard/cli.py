@@ -621,8 +621,10 @@ def _tui() -> Any:
     return TbdashApp
 
 
-def _run_app(ctx: Context, url: str | None) -> int:
+def _run_app(ctx: Context, url: str | None, *, embedded: bool = False) -> int:
     """Check the connection first (exit 3 rather than a dashboard that never connects), then run the app."""
+    import dataclasses
+
     from dashboard.core.backend import RedisBackend
 
     TbdashApp = _tui()
@@ -633,6 +635,8 @@ def _run_app(ctx: Context, url: str | None) -> int:
         return backend.info
 
     info = asyncio.run(check())
+    if embedded:  # the private server of `tbdash demo`: say so in the header
+        info = dataclasses.replace(info, mode="embedded")
     app_backend = RedisBackend.from_settings(ctx.settings, url=url)
     app_backend.info = info
     app = TbdashApp(
@@ -675,7 +679,7 @@ def _demo(ctx: Context) -> int:
         asyncio.run(seed())
         traffic = DemoTraffic(url, users, prefix=prefix, default=default, seed=settings.demo.seed).start()
         ctx.settings = settings
-        return _run_app(ctx, url)
+        return _run_app(ctx, url, embedded=True)
     finally:
         if traffic is not None:
             traffic.stop()

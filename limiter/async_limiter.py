@@ -52,7 +52,7 @@ class AsyncRedisLimiter(_LimiterCore):
         return [self._state_or_error(user, reply) for user, reply in zip(users, replies)]
 
     async def configure(self, user: str, config: BucketConfig) -> BucketState:
-        reply = await self._call(user, "configure", *script.settings_args(config.settings()))
+        reply = await self._call(user, "configure", script.settings_arg(config.settings()))
         return script.state_of(reply, user)  # type: ignore[return-value]
 
     async def unconfigure(self, user: str) -> BucketState:

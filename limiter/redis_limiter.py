@@ -35,8 +35,8 @@ class _LimiterCore:
         self.prefix = validate_prefix(prefix)
         self.default = default
         self.on_error = script.check_on_error(on_error)
-        # Pre-encoded: redis-py packs bytes without converting them on every call.
-        self._base_args = tuple(str(v).encode() for v in (*script.settings_args(default.settings()), round(idle_ttl * 1000)))
+        # One pre-encoded argument: redis-py packs bytes without converting them.
+        self._base_args = (script.settings_arg(default.settings(), round(idle_ttl * 1000)),)
         self._ids = script.RequestIds()
 
     def __repr__(self) -> str:
@@ -137,7 +137,7 @@ class RedisLimiter(_LimiterCore):
 
     def configure(self, user: str, config: BucketConfig) -> BucketState:
         """Set operator settings: live, atomic, seen by every process on its next call; they persist."""
-        reply = self._call(user, "configure", *script.settings_args(config.settings()))
+        reply = self._call(user, "configure", script.settings_arg(config.settings()))
         return script.state_of(reply, user)  # type: ignore[return-value]
 
     def unconfigure(self, user: str) -> BucketState:

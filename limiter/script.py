@@ -27,10 +27,15 @@ Operation = Literal["acquire", "peek", "configure", "unconfigure", "reset", "del
 OnError = Literal["raise", "allow", "deny"]
 ON_ERROR_CHOICES = ("raise", "allow", "deny")
 
-# Reply layouts (see the header of token_bucket.lua). Acquire: the first six.
+# Reply layouts (see the header of token_bucket.lua). Acquire: six numbers in one string.
 CODE, ALLOWED, TOKENS, WAIT_US, CEILING, ACQUIRE_NOW_US = range(6)
-# Every other op:
+# Every other op: an array.
 MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US = range(4, 13)
+
+
+def acquire_reply(reply: bytes | str) -> list[int]:
+    """The six numbers of an acquire reply, in the order above."""
+    return [int(x) for x in reply.split()]
 CODE_OK, CODE_TOO_MANY, CODE_REPLAYED = 0, 1, 2
 
 # Errors that mean "Redis is not answering usefully right now", as opposed to
@@ -44,8 +49,10 @@ UNAVAILABLE = (
 )
 
 
-def settings_args(settings: Settings) -> tuple[int, int, int, int]:
-    return (settings.max_tokens, settings.burst, settings.refill_count, settings.interval_us)
+def settings_arg(settings: Settings, *extra: int) -> bytes:
+    """One ARGV: ``"<max_tokens> <burst> <refill_count> <interval_us>[ <extra>...]"``."""
+    values = (settings.max_tokens, settings.burst, settings.refill_count, settings.interval_us, *extra)
+    return " ".join(map(str, values)).encode()
 
 
 class RequestIds:
@@ -89,11 +96,12 @@ def config_of(reply: Sequence[object]) -> BucketConfig:
     )
 
 
-def decision_of(reply: Sequence[int], n: int, user: str) -> Decision:
-    code, allowed, tokens, wait_us, ceiling = reply[:5]
+def decision_of(reply: bytes | str, n: int, user: str) -> Decision:
+    code, allowed, tokens, wait_us, ceiling, _now = reply.split()
+    code, tokens, ceiling = int(code), int(tokens), int(ceiling)
     if code == CODE_TOO_MANY:
         raise TokensExceedCeiling(n, ceiling, user)
-    return Decision(allowed == 1, tokens, wait_us / 1_000_000, ceiling)
+    return Decision(allowed == b"1" or allowed == "1", tokens, int(wait_us) / 1_000_000, ceiling)
 
 
 def state_of(reply: Sequence[object] | None, user: str) -> BucketState | None:

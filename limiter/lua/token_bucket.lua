@@ -5,16 +5,17 @@
 --
 -- KEYS[1]      the bucket hash, <prefix>:{<user>}   (one key: one Cluster slot)
 -- ARGV[1]      operation: acquire | peek | configure | unconfigure | reset | delete
--- ARGV[2..5]   the caller's default settings: max_tokens burst refill_count interval_us
---              (in force unless an operator configured the bucket)
--- ARGV[6]      idle_ms: how long a full bucket without operator settings is kept before
---              it expires (a missing key reads as a new bucket: max_tokens tokens)
--- acquire:     ARGV[7] n (tokens, 1..ceiling)   ARGV[8] request id ("" for none): a retry
+-- ARGV[2]      "<max_tokens> <burst> <refill_count> <interval_us> <idle_ms>": the caller's
+--              default settings (in force unless an operator configured the bucket), and
+--              how long a full bucket without operator settings is kept before it expires
+--              (a missing key reads as a new bucket: max_tokens tokens)
+-- acquire:     ARGV[3] n (tokens, 1..ceiling)   ARGV[4] request id ("" for none): a retry
 --              of the same request id returns the first answer instead of debiting twice
--- configure:   ARGV[7..10] the operator's settings; they persist until unconfigure/delete
+-- configure:   ARGV[3] "<max_tokens> <burst> <refill_count> <interval_us>": the operator's
+--              settings; they persist until unconfigure or delete
 --
--- Reply of acquire (short: it is the hot path):
---   { code, allowed, tokens, wait_us, ceiling, now_us }
+-- Reply of acquire, one string (it is the hot path; a string parses fastest):
+--   "<code> <allowed> <tokens> <wait_us> <ceiling> <now_us>"
 --   code 0 = ok, 1 = n is larger than the ceiling (nothing written), 2 = replayed request id
 -- Reply of every other op (peek of a missing bucket replies nil):
 --   { 0, 0, tokens, 0, max_tokens, burst, refill_count, interval_us,
@@ -48,17 +49,32 @@ local function ceil_div(a, b)
   return q
 end
 
+local SETTINGS_RULES = ' (max_tokens>=1 burst>=0 refill_count>=1 interval_us>=1000)'
+
 -- Settings from four strings; nil plus a message when invalid.
 local function settings(mt, b, rc, iv, what)
   local s = { max = int(mt, 1), burst = int(b, 0), count = int(rc, 1), interval = int(iv, 1000) }
   if not (s.max and s.burst and s.count and s.interval) then
-    return nil, what .. ' settings are not valid integers (max_tokens>=1 burst>=0 refill_count>=1 interval_us>=1000)'
+    return nil, what .. ' settings are not valid integers' .. SETTINGS_RULES
   end
   s.ceiling = s.max + s.burst
   if s.ceiling > MAX_SAFE or ceil_div(s.ceiling, s.count) * s.interval > MAX_SAFE then
     return nil, what .. ' settings exceed 2^53'
   end
   return s
+end
+
+-- Settings from one "<max_tokens> <burst> <refill_count> <interval_us>[ <extra>]" argument.
+local function settings_arg(arg, what, extra)
+  local pattern = extra and '^(%d+) (%d+) (%d+) (%d+) (%d+)$' or '^(%d+) (%d+) (%d+) (%d+)$'
+  local mt, b, rc, iv, x = string.match(arg or '', pattern)
+  if not mt then
+    return nil, what .. ' settings must be "max_tokens burst refill_count interval_us' ..
+      (extra and ' ' .. extra or '') .. '"' .. SETTINGS_RULES
+  end
+  local s, err = settings(mt, b, rc, iv, what)
+  if s then s.strings = { mt, b, rc, iv } end
+  return s, err, x
 end
 
 local function same(a, b)
@@ -92,23 +108,23 @@ local function change(tokens, anchor, old, new, now)
 end
 
 -- Validate the arguments before touching anything.
-local default, err = settings(ARGV[2], ARGV[3], ARGV[4], ARGV[5], 'default')
+local default, err, idle = settings_arg(ARGV[2], 'default', 'idle_ms')
 if not default then return fail(err) end
-local idle_ms = int(ARGV[6], 0)
+local idle_ms = int(idle, 0)
 if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
 local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
 if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
 
 local n, request, wanted, reply
 if op == 'acquire' then
-  n = int(ARGV[7], 1)
-  if not n and ARGV[7] and string.find(ARGV[7], '^%d+$') and tonumber(ARGV[7]) >= 1 then
+  n = int(ARGV[3], 1)
+  if not n and ARGV[3] and string.find(ARGV[3], '^%d+$') and tonumber(ARGV[3]) >= 1 then
     n = MAX_SAFE + 1 -- beyond every ceiling: answered below as "larger than the ceiling"
   end
   if not n then return fail('n must be a whole number >= 1') end
-  request = ARGV[8] or ''
+  request = ARGV[4] or ''
 elseif op == 'configure' then
-  wanted, err = settings(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'new')
+  wanted, err = settings_arg(ARGV[3], 'new')
   if not wanted then return fail(err) end
 end
 
@@ -127,7 +143,12 @@ local exists = h[1] ~= false or h[2] ~= false or h[3] ~= false
 local tokens, anchor, stored, operator, granted, denied = nil, nil, nil, 0, 0, 0
 if exists then
   tokens, anchor = int(h[1], 0), int(h[2], 0)
-  stored, err = settings(h[3], h[4], h[5], h[6], 'stored')
+  local d = default.strings
+  if h[3] == d[1] and h[4] == d[2] and h[5] == d[3] and h[6] == d[4] then
+    stored = default -- the usual case: the same text as the default, already validated
+  else
+    stored, err = settings(h[3], h[4], h[5], h[6], 'stored')
+  end
   operator = int(h[7] or '0', 0)
   granted, denied = int(h[8] or '0', 0), int(h[9] or '0', 0)
   if not (tokens and anchor and stored and operator and operator <= 1 and granted and denied) then
@@ -179,10 +200,10 @@ elseif op == 'acquire' then
     -- The client timed out and retried a request that had already run.
     local id, was_allowed, was_wait = string.match(h[10], '^(.*) (%d+) (%d+)$')
     if id == request then
-      return { 2, tonumber(was_allowed), tokens, tonumber(was_wait), s.ceiling, now }
+      return string.format('2 %d %d %d %d %d', tonumber(was_allowed), tokens, tonumber(was_wait), s.ceiling, now)
     end
   end
-  if n > s.ceiling then return { 1, 0, tokens, 0, s.ceiling, now } end
+  if n > s.ceiling then return string.format('1 0 %d 0 %d %d', tokens, s.ceiling, now) end
   tokens, anchor = refill(tokens, anchor, s, now)
   local allowed, wait = 0, 0
   if tokens >= n then
@@ -197,7 +218,7 @@ elseif op == 'acquire' then
   elseif h[10] then
     redis.call('HDEL', key, 'req') -- a stale answer must never replay
   end
-  reply = { 0, allowed, tokens, wait, s.ceiling, now }
+  reply = string.format('0 %d %d %d %d %d', allowed, tokens, wait, s.ceiling, now)
 elseif op == 'configure' then
   tokens, anchor = change(tokens, anchor, s, wanted, now)
   if operator == 0 then redis.call('PERSIST', key) end -- operator settings persist

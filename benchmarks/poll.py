@@ -1,4 +1,4 @@
-"""Poll benchmark: ``python -m dashboard.core.bench [--buckets 10000 100000] [--url URL]``.
+"""Poll benchmark: ``python -m benchmarks.poll [--buckets 10000 100000] [--url URL]``.
 
 Seeds N bucket hashes the way the Lua script writes them (mixed settings, some
 drained, some with operator settings) on a private redis-server (or ``--url``,
@@ -58,7 +58,7 @@ async def measure(url: str, prefix: str, polls: int) -> list[tuple[float, float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboard.core.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.poll", description=__doc__.splitlines()[0])
     parser.add_argument("--buckets", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--polls", type=int, default=5)
     parser.add_argument("--url", help="an EMPTY scratch Redis (it is flushed); default: a private redis-server")

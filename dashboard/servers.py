@@ -274,8 +274,14 @@ def _die_with_parent_hook() -> Callable[[], None] | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _wait_until(check: Callable[[], _T | None], timeout: float, what: str, interval: float = 0.05) -> _T:
-    """Poll ``check`` until it returns a truthy value; Redis errors count as "not yet"."""
+def wait_until(
+    check: Callable[[], _T | None],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    error: type[Exception] = RedisStartError,
+) -> _T:
+    """Poll ``check`` until it returns a truthy value; Redis errors count as "not yet"; ``error`` at the deadline."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -287,7 +293,7 @@ def _wait_until(check: Callable[[], _T | None], timeout: float, what: str, inter
         except (redis.RedisError, OSError) as exc:
             last = exc
         if time.monotonic() >= deadline:
-            raise RedisStartError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+            raise error(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
 
 
@@ -771,11 +777,11 @@ class SentinelGroup(_Group):
         self.replica.start()
         # Sentinels learn replicas from the primary's INFO (every 10 s), so the
         # replica must be attached before the first INFO to be seen at once.
-        _wait_until(self._replica_linked, self.startup_timeout, "the replica to sync")
+        wait_until(self._replica_linked, self.startup_timeout, "the replica to sync")
         for sentinel in self.sentinel_processes:
             sentinel.primary = self.primary.address
         _launch_all(self.sentinel_processes)
-        _wait_until(self._sentinels_agree, self.startup_timeout, "sentinels to see the replica and each other")
+        wait_until(self._sentinels_agree, self.startup_timeout, "sentinels to see the replica and each other")
 
     def _replica_linked(self) -> bool:
         with self.replica.client() as client:
@@ -825,7 +831,7 @@ class SentinelGroup(_Group):
             with new.client(socket_timeout=2) as client:
                 return new if client.info("replication").get("role") == "master" else None
 
-        return _wait_until(promoted, timeout, "a sentinel failover", interval=0.2)
+        return wait_until(promoted, timeout, "a sentinel failover", interval=0.2)
 
 
 class ClusterGroup(_Group):
@@ -893,9 +899,9 @@ class ClusterGroup(_Group):
             self._assign_slots(node, *self._slot_range(index))
         for node in self.nodes[1:]:
             self._call(self.nodes[0], "CLUSTER MEET", LOOPBACK, node.port)
-        _wait_until(self._all_known, self.startup_timeout, "cluster nodes to meet")
+        wait_until(self._all_known, self.startup_timeout, "cluster nodes to meet")
         self._attach_replicas()
-        _wait_until(self._consistent, self.startup_timeout, "cluster_state:ok and one slot map on every node")
+        wait_until(self._consistent, self.startup_timeout, "cluster_state:ok and one slot map on every node")
 
     def _call(self, node: RedisProcess, *args: Any) -> Any:
         with node.client() as client:

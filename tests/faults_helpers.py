@@ -34,6 +34,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from dashboard import servers
 from limiter import BucketConfig, RedisLimiter
 from limiter.errors import RedisUnavailable
 
@@ -83,19 +84,7 @@ def redis_now_us(client: Any, key: str | None = None) -> int:
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     """Poll ``check`` until truthy; Redis errors count as "not yet"; AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-            last = result
-        except (redis.RedisError, OSError) as exc:
-            last = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
+    return servers.wait_until(check, timeout, what, interval, error=AssertionError)
 
 
 # --------------------------------------------------------------------------- running load

@@ -593,3 +593,37 @@ async def test_the_dashboard_on_sentinel(sentinel_group: Any, sentinel_client: A
 
 async def test_the_dashboard_on_cluster(cluster_group: Any, cluster_client: Any) -> None:
     await _on_topology(cluster_group, cluster_client, "cluster")
+
+
+@pytest.mark.slow
+async def test_a_sentinel_failover_shows_as_an_event_with_the_new_primary(redis_factory: Any) -> None:
+    from dashboard.core.backend import info_of
+    from limiter.connect import connect, parse_url
+
+    group = redis_factory.sentinel()
+    sync_client = group.client()
+    RedisLimiter(sync_client, default=DEFAULT).try_acquire("alice", 2)
+    assert sync_client.execute_command("WAIT", 1, 2000) == 1  # the replica has the bucket
+    spec = parse_url(group.url)
+    backend = RedisBackend(connect(spec, asyncio=True), default=DEFAULT, info=info_of(spec))
+    app = TbdashApp(backend, poll_interval=SLOW)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(app, pilot)
+        old_primary = app.backend.info.server
+        assert old_primary == f"{group.primary.host}:{group.primary.port}"
+
+        old = group.primary
+        old.kill()
+        await poll(app, pilot)
+        assert app.link == "disconnected"
+        new = group.wait_for_failover(old)
+        for _ in range(40):  # the dashboard retries by itself; `r` only makes it now
+            await poll(app, pilot)
+            if app.link == "live":
+                break
+        assert app.link == "live", app.error
+        assert app.backend.info.server == f"{new.host}:{new.port}" != old_primary
+        messages = [n.message for n in app._notifications]
+        assert any("Failover" in m and old_primary in m and app.backend.info.server in m for m in messages), messages
+        assert table(app).bucket("alice").tokens == 8  # the data survived on the promoted replica
+    sync_client.close()

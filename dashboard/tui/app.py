@@ -102,6 +102,7 @@ class TbdashApp(App[None]):
         self._poll_again = False
         self._closing = False
         self._connected = False
+        self._server_before_outage: str | None = None  # to tell a failover from a restart
         self._load_stream: object | None = None
         self._own_writes: dict[str, float] = {}  # user → when this dashboard last changed it
 
@@ -155,6 +156,9 @@ class TbdashApp(App[None]):
             self._polling = False
             raise
         except Exception as exc:  # every failure is shown and retried, none ends the app
+            if self._connected:  # re-learn the server on the way back: a failover moves the primary
+                self._connected = False
+                self._server_before_outage = self.backend.info.server
             self.failures += 1
             delay = backoff(self.failures)
             self.post_message(PollFailed(describe(exc), disconnected=is_disconnect(exc), retry_in=delay, attempt=self.failures))
@@ -167,7 +171,7 @@ class TbdashApp(App[None]):
     async def _connect(self) -> None:
         """Learn the server version (and Sentinel primary) once, if the backend can (`RedisBackend.connect`)."""
         connect = getattr(self.backend, "connect", None)
-        if connect is not None and not self.backend.info.version:
+        if connect is not None and (not self.backend.info.version or self._server_before_outage is not None):
             await asyncio.wait_for(connect(), timeout=self.poll_timeout)
         self._connected = True
 
@@ -182,7 +186,8 @@ class TbdashApp(App[None]):
         elif self.paused:
             return  # no polls while paused; `r` still polls once
         self.retry_at = time.monotonic() + delay if failed else None
-        self._poll_timer = self.set_timer(delay, self.poll_now, name="next poll")
+        # Never a zero-length timer: Textual divides by the interval when a timer runs late.
+        self._poll_timer = self.set_timer(max(delay, 0.01), self.poll_now, name="next poll")
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         snapshot = message.snapshot
@@ -204,7 +209,12 @@ class TbdashApp(App[None]):
             dashboard.render_snapshot(snapshot, stale=False)
         self.update_status()
         if was_down:
-            self.notify("Connection to Redis is back.", severity="information", timeout=4)
+            before, now = self._server_before_outage, self.backend.info.server
+            self._server_before_outage = None
+            if before is not None and before != now:
+                self.notify(f"Failover: the primary moved from {before} to {now}.", severity="warning", timeout=10)
+            else:
+                self.notify("Connection to Redis is back.", severity="information", timeout=4)
 
     def _notice_outside_changes(self, dashboard: DashboardScreen, snapshot: Snapshot) -> None:
         """Tell the operator when a bucket on screen changed settings without this dashboard (another operator, a deploy)."""

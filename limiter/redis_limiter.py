@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Iterable
 
 from redis import exceptions as rexc
@@ -38,6 +39,7 @@ class _LimiterCore:
         # One pre-encoded argument: redis-py packs bytes without converting them.
         self._base_args = (script.settings_arg(default.settings(), round(idle_ttl * 1000)),)
         self._ids = script.RequestIds()
+        _warn_without_timeout(client)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r}, default={self.default!r}, on_error={self.on_error!r})"
@@ -179,3 +181,17 @@ class RedisLimiter(_LimiterCore):
             # execute_command: ClusterPipeline blocks the evalsha() method, not the command.
             pipe.execute_command("EVALSHA", script.SHA, 1, self.key(user), *self._args("peek"))
         return pipe.execute(raise_on_error=False)
+
+
+def _warn_without_timeout(client: Any) -> None:
+    """A client with no socket timeout lets a stalled Redis block callers forever (redis-py 7.x's default)."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict) and kwargs.get("socket_timeout", 0) is None:
+        warnings.warn(
+            "this Redis client has no socket_timeout: a stalled or partitioned Redis would block every "
+            "acquire forever and on_error would never apply; pass socket_timeout= (and socket_connect_timeout=) "
+            "or build the client with limiter.connect.connect()",
+            RuntimeWarning,
+            stacklevel=3,
+        )

@@ -412,3 +412,13 @@ def test_wrong_credentials_are_raised_whatever_on_error_says(redis_factory):
         lim = RedisLimiter(wrong, default=BucketConfig(max_tokens=5), on_error=policy)
         with pytest.raises(redis.AuthenticationError):
             lim.try_acquire("u")  # a misconfiguration must not fail open (or closed) forever
+
+
+def test_a_client_without_socket_timeout_is_warned_about(redis_server):
+    import warnings
+
+    with pytest.warns(RuntimeWarning, match="socket_timeout"):
+        RedisLimiter(redis.Redis(port=redis_server.port, socket_timeout=None), default=BucketConfig(max_tokens=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RedisLimiter(redis.Redis(port=redis_server.port, socket_timeout=0.5), default=BucketConfig(max_tokens=1))

@@ -293,10 +293,11 @@ def _path_str(path: Path | None) -> str | None:
 
 
 class LimiterSettings(_Section):
-    """``[limiter]``: key prefix, what to do when Redis is unreachable, default bucket."""
+    """``[limiter]``: key prefix, what to do when Redis is unreachable, idle expiry, default bucket."""
 
     prefix: str = DEFAULT_PREFIX
     on_error: Literal["raise", "allow", "deny"] = "raise"
+    idle_ttl: float = Field(default=60.0, ge=0, le=9_007_199_254_740)
     default: BucketConfig = BucketConfig(max_tokens=10, burst=5, refill_count=1, refill_interval=1.0)
 
     @field_validator("prefix")

@@ -45,6 +45,7 @@ class RedisBackend:
         who: str | None = None,
         audit_maxlen: int = DEFAULT_MAXLEN,
         on_close: Callable[[], None] | None = None,
+        idle_ttl: float = 60.0,
     ) -> None:
         self.client = client
         self.prefix = validate_prefix(prefix)
@@ -53,7 +54,8 @@ class RedisBackend:
         self.info = info or ConnectionInfo(mode="standalone", server="?")
         self.who = operator_identity(who)
         # on_error="raise": an operator must see that Redis is down, never a made-up answer.
-        self.limiter = AsyncRedisLimiter(client, prefix=self.prefix, default=default, on_error="raise")
+        self.idle_ttl = idle_ttl
+        self.limiter = AsyncRedisLimiter(client, prefix=self.prefix, default=default, on_error="raise", idle_ttl=idle_ttl)
         self.poller = Poller(client, self.prefix)
         self.audit_log = AuditLog(client, self.prefix, who=self.who, maxlen=audit_maxlen)
         self._on_close = on_close
@@ -90,6 +92,7 @@ class RedisBackend:
             read_only=settings.dashboard.read_only if read_only is None else read_only,
             who=who if who is not None else settings.dashboard.operator,
             on_close=on_close,
+            idle_ttl=settings.limiter.idle_ttl,
         )
 
     async def connect(self) -> ConnectionInfo:
@@ -160,7 +163,7 @@ class RedisBackend:
         own ``[limiter.default]`` (which may differ from the service's)."""
         if row is None or row.overridden or row.config == self.default:
             return self.limiter
-        return AsyncRedisLimiter(self.client, prefix=self.prefix, default=row.config, on_error="raise")
+        return AsyncRedisLimiter(self.client, prefix=self.prefix, default=row.config, on_error="raise", idle_ttl=self.idle_ttl)
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         return await self._guard(lambda: self.audit_log.read(limit))

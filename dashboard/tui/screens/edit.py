@@ -7,13 +7,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
 from dashboard.tui.forms import BUCKET_FIELDS, changes, config_fields, validate_bucket
 from dashboard.tui.screens.confirm import ConfirmModal
+from dashboard.tui.screens.form_modal import FormModal
 from limiter.config import BucketConfig
 
 HINTS = {
@@ -24,70 +24,23 @@ HINTS = {
 }
 
 
-class EditBucketModal(ModalScreen[BucketConfig | None]):
+class EditBucketModal(FormModal[BucketConfig | None]):
     """Dismisses with the confirmed new settings, or None (nothing is written here)."""
 
     DEFAULT_CSS = """
-    EditBucketModal {
-        align: center middle;
-    }
-    EditBucketModal > #dialog {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $primary 80%;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    EditBucketModal #about {
-        height: auto;
-        color: $text-muted;
-        margin-bottom: 1;
-    }
-    EditBucketModal .field {
-        height: auto;
-    }
     EditBucketModal .field Label {
         width: 17;
         padding-top: 0;
     }
     EditBucketModal .field Input {
         width: 16;
-        height: 1;
-        border: none;
-        padding: 0 1;
-        background: $boost;
-    }
-    EditBucketModal .field Input:focus {
-        background: $primary 30%;
-    }
-    EditBucketModal .field Input.-invalid {
-        background: $error 30%;
-    }
-    EditBucketModal .hint {
-        width: 1fr;
-        padding-left: 2;
-        color: $text-muted;
     }
     EditBucketModal .error {
-        height: auto;
         padding-left: 17;
-        color: $text-error;
-        display: none;
-    }
-    EditBucketModal .error.-shown {
-        display: block;
     }
     EditBucketModal #preview {
         height: auto;
         margin-top: 1;
-    }
-    EditBucketModal #buttons {
-        height: auto;
-        margin-top: 1;
-        align-horizontal: right;
     }
     EditBucketModal Button {
         margin-left: 2;

@@ -13,12 +13,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from dashboard.core.protocol import BucketRow, LoadProgress
 from dashboard.tui import format as fmt
 from dashboard.tui.forms import LOAD_FIELDS, default_load, validate_load
+from dashboard.tui.screens.form_modal import FormModal
 
 HINTS = {
     "rate": "requests per second, open loop",
@@ -49,58 +49,19 @@ def report(progress: LoadProgress) -> Table:
     return grid
 
 
-class LoadModal(ModalScreen[None]):
+class LoadModal(FormModal[None]):
     DEFAULT_CSS = """
-    LoadModal {
-        align: center middle;
-    }
     LoadModal > #dialog {
-        width: 76;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
         border: thick $accent 80%;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    LoadModal #about {
-        height: auto;
-        color: $text-muted;
-        margin-bottom: 1;
-    }
-    LoadModal .field {
-        height: auto;
     }
     LoadModal .field Label {
         width: 14;
     }
     LoadModal .field Input {
         width: 14;
-        height: 1;
-        border: none;
-        padding: 0 1;
-        background: $boost;
-    }
-    LoadModal .field Input:focus {
-        background: $primary 30%;
-    }
-    LoadModal .field Input.-invalid {
-        background: $error 30%;
-    }
-    LoadModal .hint {
-        width: 1fr;
-        padding-left: 2;
-        color: $text-muted;
     }
     LoadModal .error {
-        height: auto;
         padding-left: 14;
-        color: $text-error;
-        display: none;
-    }
-    LoadModal .error.-shown {
-        display: block;
     }
     LoadModal #run {
         height: auto;
@@ -128,11 +89,6 @@ class LoadModal(ModalScreen[None]):
     }
     LoadModal #counters {
         height: auto;
-    }
-    LoadModal #buttons {
-        height: auto;
-        margin-top: 1;
-        align-horizontal: right;
     }
     LoadModal #buttons Button {
         margin-left: 2;

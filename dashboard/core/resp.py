@@ -250,15 +250,17 @@ def _refusal(buf: bytes, counter: ReplyCounter | None, replies: Callable[[], int
 
 
 def error_of(reply: rexc.ResponseError) -> Exception:
-    """redis-py's own exception for an error reply (NoPermissionError for NOPERM, ...)."""
+    """redis-py's own exception for an error reply (NoPermissionError for NOPERM, ...), worded as redis-py words it."""
     text = str(reply)
-    code = text.split(" ", 1)[0]
-    if code == "NOPERM":
-        return rexc.NoPermissionError(text)
-    if code in ("NOAUTH", "WRONGPASS"):
-        return rexc.AuthenticationError(text)
-    if code == "LOADING":
-        return rexc.BusyLoadingError(text)
+    code, _, rest = text.partition(" ")
+    classes: dict[str, type[Exception]] = {
+        "NOPERM": rexc.NoPermissionError,
+        "NOAUTH": rexc.AuthenticationError,
+        "WRONGPASS": rexc.AuthenticationError,
+        "LOADING": rexc.BusyLoadingError,
+    }
+    if code in classes:
+        return classes[code](rest)  # redis-py drops the code from the message too
     return reply
 
 

@@ -90,11 +90,14 @@ def _explain_one(exc: BaseException, at: str, where: str | None, user: str, hint
         return _sentinel(text, at)
     if isinstance(exc, rexc.InvalidResponse) or "Protocol error" in text:
         return Failure("not_redis", f"the server{at} does not speak the Redis protocol (another service on that port? TLS needed: rediss://?)")
-    if isinstance(exc, rexc.RedisClusterException) and exc.__cause__ is None and exc.__context__ is None:
-        if "cannot be connected" in text:
-            reason = _connect_reason(text)
-            return Failure("unreachable", f"cannot connect to any Redis Cluster seed node{at}: {reason}")
-        return None
+    if isinstance(exc, rexc.RedisClusterException) and "cannot be connected" in text:
+        cause = exc.__cause__ or exc.__context__
+        inner = _explain_one(cause, at, where, user, hint) if cause is not None else None
+        if inner is not None and inner.kind not in ("unreachable", "timeout"):
+            return inner  # reached, but refused the login or is not Redis: that is the news
+        if inner is None and "Protocol error" in text:
+            return Failure("not_redis", f"the server{at} does not speak the Redis protocol (another service on that port? TLS needed: rediss://?)")
+        return Failure("unreachable", f"cannot connect to any Redis Cluster seed node{at}: {_connect_reason(text)}")
     if isinstance(exc, (rexc.TimeoutError, asyncio.TimeoutError, TimeoutError)) or "Timeout" in text:
         if "connecting" in text:
             return Failure("timeout", f"cannot connect to Redis{at}: timed out while connecting")
@@ -133,6 +136,8 @@ def _connect_reason(text: str) -> str:
         return _strerror(int(match.group(1)))
     if "Timeout" in text or "timed out" in text:
         return "timed out"
+    if "ConnectionError" in text:  # redis-py 8 lists a sentinel's failure as "network:ConnectionError"
+        return "could not connect"
     if "Protocol error" in text:
         return "not a Redis server (protocol error)"
     if "invalid username-password" in text or "WRONGPASS" in text:

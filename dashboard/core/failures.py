@@ -42,11 +42,11 @@ class Failure:
 
 
 def explain(exc: BaseException, where: str | None = None, *, user: str | None = None, hint: str = ACL_HINT) -> Failure:
-    """One line for ``exc``. ``where`` names the endpoint (never a password); ``user`` the ACL user."""
+    """One line for ``exc``. ``where`` names the endpoint (never a password); ``user`` the ACL user, if known."""
     where = where or getattr(exc, "where", None)
     at = f" at {where}" if where else ""
     for cause in _chain(exc):
-        found = _explain_one(cause, at, where, user or "default", hint)
+        found = _explain_one(cause, at, where, f"Redis user '{shown(user)}'" if user else "this Redis user", hint)
         if found is not None:
             return found
     if isinstance(exc, RedisUnavailable):  # the limiter's or the backend's own message
@@ -77,15 +77,15 @@ def _explain_one(exc: BaseException, at: str, where: str | None, user: str, hint
         match = _NOPERM_COMMAND.search(text)
         if match:
             command = shown(match.group(1).upper())
-            return Failure("permission", f"Redis user {shown(user)!r} may not run {command} (NOPERM): {hint}")
-        return Failure("permission", f"Redis user {shown(user)!r} may not access these keys (NOPERM): {hint}")
+            return Failure("permission", f"{user} may not run {command} (NOPERM): {hint}")
+        return Failure("permission", f"{user} may not access these keys (NOPERM): {hint}")
     if isinstance(exc, rexc.ResponseError) and _SCRIPT_REFUSED.search(text):
         what = "run a command" if "run" in _SCRIPT_REFUSED.search(text).group(1).lower() else "access a key"
-        return Failure("permission", f"Redis user {shown(user)!r} may not {what} that the limiter's script needs (NOPERM): {hint}")
+        return Failure("permission", f"{user} may not {what} that the limiter's script needs (NOPERM): {hint}")
     if isinstance(exc, rexc.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
         if "must be called with the client already authenticated" in text or "NOAUTH" in text or "Authentication required" in text:
             return Failure("auth", f"authentication required{at}: the server wants a password and none was given (URL, [redis] password_file or password_env)")
-        return Failure("auth", f"authentication failed{at}: wrong password for Redis user {shown(user)!r}, or the user is disabled")
+        return Failure("auth", f"authentication failed{at}: wrong password for {user}, or the user is disabled")
     if type(exc).__name__ == "MasterNotFoundError":
         return _sentinel(text, at)
     if isinstance(exc, rexc.InvalidResponse) or "Protocol error" in text:

@@ -399,3 +399,131 @@ def test_canary_password_never_shows(redis_factory, caplog):
     leaks = [text for text in shown if CANARY in text or WRONG in text]
     assert leaks == []
     assert len(shown) > 50
+
+
+# --------------------------------------------------------------------------- the README's recipes, as printed
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+RECIPE_PASSWORD = "recipe-pw-" + "z" * 16
+
+
+def readme_recipes(binary) -> dict[str, list[str]]:
+    """User name -> ACL SETUSER arguments, exactly as the README's 'ACL recipes' ```text block gives them.
+
+    The block's own notes are applied: $SECRET is the password; on 6.2 ``~`` replaces ``%R~``.
+    """
+    section = README.read_text().split("## ACL recipes", 1)[1]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    recipes = {}
+    for line in block.splitlines():
+        if line.startswith("ACL SETUSER "):
+            words = line.replace("$SECRET", RECIPE_PASSWORD).split()
+            if not binary.at_least(7, 0):
+                words = [w.replace("%R~", "~") for w in words]
+            recipes[words[2]] = words[3:]
+    return recipes
+
+
+@pytest.fixture
+def recipe_users(redis_server, redis_client):
+    """The README's users on the shared server; deleted after the test."""
+    recipes = readme_recipes(redis_server.binary)
+    assert {"tb-limiter", "tb-dashboard", "tb-operator"} <= set(recipes)
+    for name, words in recipes.items():
+        redis_client.execute_command("ACL", "SETUSER", name, *words)
+    yield {name: f"redis://{name}:{RECIPE_PASSWORD}@{redis_server.host}:{redis_server.port}/0" for name in recipes}
+    for name in recipes:
+        redis_client.execute_command("ACL", "DELUSER", name)
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from dashboard.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def seed_recipe_buckets(redis_client) -> None:
+    limiter = RedisLimiter(redis_client, default=BucketConfig(max_tokens=5, **FROZEN))
+    limiter.try_acquire("alice")
+    limiter.configure("bob", BucketConfig(max_tokens=7, **FROZEN))
+
+
+def test_the_readme_read_only_recipe_runs_status_and_audit_and_is_told_why_it_cannot_write(capsys, redis_client, recipe_users) -> None:
+    """Was: `tbdash status` exit 3 "Redis unavailable: Timeout reading from socket" (the poll's ECHO was not granted);
+    `tbdash set` printed "tbdash: NoPermissionError: ..."."""
+    seed_recipe_buckets(redis_client)
+    url = recipe_users["tb-dashboard"]
+    code, out, err = cli(capsys, "--url", url, "status")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == ["alice", "bob"]
+    code, out, err = cli(capsys, "--url", url, "status", "--json")
+    assert code == 0 and '"user": "bob"' in out, err
+    code, out, err = cli(capsys, "--url", url, "audit")
+    assert code == 0 and "no changes recorded" in out, err
+    before = {k: redis_client.dump(k) for k in redis_client.keys("*")}
+    for argv, command in ((["set", "bob", "--max-tokens", "9"], "EVALSHA"), (["load", "alice", "--rate", "5", "--duration", "0.2"], "EVALSHA")):
+        code, out, err = cli(capsys, "--url", url, *argv)
+        assert (code, out) == (2, ""), err
+        assert err == (f"tbdash {argv[0]}: Redis user 'tb-dashboard' may not run {command} (NOPERM): "
+                       "changing buckets needs an operator user, see README 'ACL recipes'\n")
+    assert {k: redis_client.dump(k) for k in redis_client.keys("*")} == before
+
+
+def test_the_readme_operator_recipe_runs_every_command(capsys, redis_client, recipe_users) -> None:
+    seed_recipe_buckets(redis_client)
+    url = recipe_users["tb-operator"]
+    for argv in (["status"], ["status", "--json"], ["set", "bob", "--max-tokens", "9"], ["set", "new", "--max-tokens", "3", "--create"],
+                 ["load", "alice", "--rate", "20", "--duration", "0.2"], ["set", "bob", "--reset"], ["audit"], ["audit", "--json"]):
+        code, out, err = cli(capsys, "--url", url, *argv)
+        assert code == 0, (argv, err)
+    assert redis_client.xlen(f"{PREFIX}:audit") == 3
+    assert RedisLimiter(redis_client, default=BucketConfig(max_tokens=5, **FROZEN)).peek("bob").config.max_tokens == 9
+
+
+@pytest.mark.parametrize("user", ["tb-dashboard", "tb-operator"])
+async def test_the_dashboard_goes_live_with_each_readme_recipe_user(redis_client, recipe_users, user: str) -> None:
+    """Was: DISCONNECTED for ever with the read-only recipe."""
+    from dashboard.core.backend import RedisBackend
+    from dashboard.settings import load_settings
+    from dashboard.tui.app import TbdashApp
+
+    seed_recipe_buckets(redis_client)
+    settings = load_settings(None, overrides={"redis.url": recipe_users[user]})
+    app = TbdashApp(RedisBackend.from_settings(settings), poll_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert app.link == "live", app.error
+        assert app.snapshot is not None and sorted(r.user for r in app.snapshot.buckets) == ["alice", "bob"]
+
+
+def test_a_refused_poll_is_shown_as_the_missing_permission(redis_server, redis_client, users) -> None:
+    """The dashboard's banner text (`describe`) for a poll the ACL refuses: the command, never a timeout or an outage."""
+    import asyncio
+
+    from dashboard.core.backend import RedisBackend
+    from dashboard.settings import load_settings
+    from dashboard.tui.polling import describe, is_disconnect
+
+    seed_recipe_buckets(redis_client)
+    password = users("tb-no-hmget", rules([c for c in DASHBOARD_READ_COMMANDS if c != "hmget"], f"~{PREFIX}:*"))
+    url = f"redis://tb-no-hmget:{password}@{redis_server.host}:{redis_server.port}/0"
+
+    async def poll() -> BaseException:
+        backend = RedisBackend.from_settings(load_settings(None, overrides={"redis.url": url}))
+        try:
+            await backend.connect()
+            await backend.poll()
+        except Exception as exc:
+            return exc
+        finally:
+            await backend.aclose()
+        raise AssertionError("the poll was not refused")
+
+    exc = asyncio.run(poll())
+    assert not is_disconnect(exc)
+    assert describe(exc) == "this Redis user may not run HMGET (NOPERM): see README 'ACL recipes'"

@@ -87,7 +87,7 @@ def test_set_changes_only_the_given_fields_and_is_audited(capsys: pytest.Capture
     assert run(capsys, "--url", seeded, "set", "alice", "--delete", "--yes")[0] == 0
     assert RedisLimiter(redis_client, default=SLOW).peek("alice") is None
     code, out, _ = run(capsys, "--url", seeded, "audit")
-    assert [line.split()[3] for line in out.splitlines()[1:5]] == ["delete", "reset", "unconfigure", "configure"]
+    assert [line.split()[4] for line in out.splitlines()[1:5]] == ["delete", "reset", "unconfigure", "configure"]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_password_never_printed(capsys: pytest.CaptureFixture[str], redis_factor
     server = redis_factory.redis(password=CANARY)
     url = f"redis://:{CANARY}@127.0.0.1:{server.port}/0"
     outputs = []
-    for argv in (["status"], ["status", "--json"], ["set", "u", "--burst", "2"], ["audit", "--json"], ["load", "u", "--rate", "10", "--duration", "0.1", "--json"]):
+    for argv in (["status"], ["status", "--json"], ["set", "u", "--burst", "2", "--create"], ["audit", "--json"], ["load", "u", "--rate", "10", "--duration", "0.1", "--json"]):
         code, out, err = run(capsys, "--url", url, *argv)
         assert code == 0, err
         outputs.append(out + err)

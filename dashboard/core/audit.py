@@ -48,9 +48,9 @@ def state_dict(state: BucketState | BucketRow | None) -> dict[str, object] | Non
     }
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, errors: str = "replace") -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return value.decode("utf-8", errors)
     return "" if value is None else str(value)
 
 
@@ -78,7 +78,8 @@ def entry_of(entry_id: Any, fields: Mapping[Any, Any]) -> AuditEntry:
         when=when,
         who=_text(fields.get("who")) or "?",
         action=_text(fields.get("action")) or "?",
-        user=_text(fields.get("user")),
+        # The user id exactly, undecodable bytes kept (surrogateescape), as the poller's rows carry it.
+        user=_text(fields.get("user"), "surrogateescape"),
         old=_json(fields.get("old")),
         new=_json(fields.get("new")),
     )

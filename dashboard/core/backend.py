@@ -15,9 +15,10 @@ from typing import Any, Awaitable, Callable, TypeVar
 from redis import exceptions as rexc
 
 from dashboard.core.audit import DEFAULT_MAXLEN, AuditLog, operator_identity, state_dict
-from dashboard.core.errors import AuditWriteFailed, LoadSpecError, ReadOnlyError
+from dashboard.core.errors import AuditWriteFailed, LoadSpecError, NoSuchBucket, ReadOnlyError
 from dashboard.core.loadgen import LoadRun, check_spec
 from dashboard.core.poller import FIELDS, Poller, ReadError, _time_us, build_row
+from dashboard.core.untrusted import shown
 from dashboard.core.protocol import AuditEntry, BucketRow, ConnectionInfo, LoadSpec, Snapshot
 from limiter.async_limiter import AsyncRedisLimiter
 from limiter.config import BucketConfig
@@ -170,30 +171,50 @@ class RedisBackend:
 
     # ---- changing (audited)
 
-    async def configure(self, user: str, config: BucketConfig) -> AuditEntry:
+    async def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> AuditEntry | None:
+        """Make ``config`` the operator settings of ``user``; None when they already are (nothing written).
+
+        ``create=False`` refuses a user with no bucket (`NoSuchBucket`), so a typo
+        does not make a persistent bucket. The check is a read before the write
+        (a bucket that appears in between is configured, never a harm).
+        """
         self._writable("configure", user)
         old = await self.bucket(user)
+        if old is None and not create:
+            raise NoSuchBucket(user, self.prefix, "configure")
+        if old is not None and old.overridden and old.config == config:
+            return None  # a no-op: no write, no audit entry
         new = await self._guard(lambda: self._limiter_for(old).configure(user, config))
         return await self._record("configure", user, old, new)
 
-    async def unconfigure(self, user: str) -> AuditEntry:
-        """Drop operator settings: this backend's ``default`` applies (until the service's own next call)."""
+    async def unconfigure(self, user: str) -> AuditEntry | None:
+        """Drop operator settings: this backend's ``default`` applies (until the service's own next call).
+
+        None when there are none to drop (nothing written); `NoSuchBucket` when there is no bucket."""
         self._writable("unconfigure", user)
-        old = await self.bucket(user)
+        old = await self._existing(user, "unconfigure")
+        if not old.overridden:
+            return None
         new = await self._guard(lambda: self.limiter.unconfigure(user))
         return await self._record("unconfigure", user, old, new)
 
     async def reset(self, user: str) -> AuditEntry:
         self._writable("reset", user)
-        old = await self.bucket(user)
+        old = await self._existing(user, "reset")
         new = await self._guard(lambda: self._limiter_for(old).reset(user))
         return await self._record("reset", user, old, new)
 
     async def delete(self, user: str) -> AuditEntry:
         self._writable("delete", user)
-        old = await self.bucket(user)
+        old = await self._existing(user, "delete")
         await self._guard(lambda: self.limiter.delete(user))
         return await self._record("delete", user, old, None)
+
+    async def _existing(self, user: str, action: str) -> BucketRow:
+        row = await self.bucket(user)
+        if row is None:
+            raise NoSuchBucket(user, self.prefix, action)
+        return row
 
     async def _record(self, action: str, user: str, old: BucketRow | BucketState | None, new: BucketState | None) -> AuditEntry:
         # The change is done; the stream is in another Cluster slot, so this is a
@@ -227,7 +248,7 @@ class RedisBackend:
         row = await self.bucket(spec.user)
         ceiling = row.config.ceiling if row is not None else self.default.ceiling
         if spec.tokens > ceiling:
-            raise LoadSpecError(f"tokens per request ({spec.tokens}) exceed the ceiling of {spec.user!r} (max_tokens + burst = {ceiling})")
+            raise LoadSpecError(f"tokens per request ({spec.tokens}) exceed the ceiling of '{shown(spec.user)}' (max_tokens + burst = {ceiling})")
         return row
 
     # ---- plumbing
@@ -237,11 +258,16 @@ class RedisBackend:
         try:
             return await call()
         except RedisUnavailable as exc:
-            raise RedisUnavailable(f"Redis unavailable at {self.info.server}: {_cause(exc)}") from exc
+            raise self._unavailable(exc) from exc
         except (rexc.RedisError, OSError) as exc:
             if isinstance(exc, OSError) or is_unavailable(exc):
-                raise RedisUnavailable(f"Redis unavailable at {self.info.server}: {_cause(exc)}") from exc
+                raise self._unavailable(exc) from exc
             raise
+
+    def _unavailable(self, exc: BaseException) -> RedisUnavailable:
+        error = RedisUnavailable(f"Redis unavailable at {self.info.server}: {_cause(exc)}")
+        error.where = self.info.server  # type: ignore[attr-defined]  # for dashboard.core.failures.explain
+        return error
 
     async def aclose(self) -> None:
         if self._closed:

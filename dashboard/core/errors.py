@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.core.untrusted import shown
+
 
 class CoreError(Exception):
     """Base class of the errors `dashboard.core` raises on purpose."""
@@ -15,7 +17,7 @@ class ReadOnlyError(CoreError, PermissionError):
     def __init__(self, action: str, user: str | None = None) -> None:
         self.action = action
         self.user = user
-        target = f" of {user!r}" if user is not None else ""
+        target = f" of '{shown(user)}'" if user is not None else ""
         super().__init__(f"read-only mode: {action}{target} refused (started with --read-only or [dashboard] read_only = true)")
 
 
@@ -33,8 +35,18 @@ class AuditWriteFailed(CoreError):
         self.user = user
         self.cause = cause
         self.result = result
-        super().__init__(f"{action} of {user!r} was applied, but writing the audit entry failed: {cause}")
+        super().__init__(f"{action} of '{shown(user)}' was applied, but writing the audit entry failed: {shown(str(cause))}")
 
 
 class LoadSpecError(CoreError, ValueError):
     """A load request outside the sane limits (rate, duration, concurrency, tokens)."""
+
+
+class NoSuchBucket(CoreError, LookupError):
+    """A change was asked for a user that has no bucket (a typo?); nothing was written."""
+
+    def __init__(self, user: str, prefix: str, action: str) -> None:
+        self.user = user
+        self.prefix = prefix
+        self.action = action
+        super().__init__(f"no bucket '{shown(user)}' under {prefix}: (nothing to {action})")

@@ -6,17 +6,28 @@ packed with one ``%`` per key, written at once, and read back as one buffer;
 the caller parses it (`parse` for anything, a regex for the common reply).
 
 Only plain ``redis.asyncio.Redis`` clients (standalone and Sentinel-managed
-primaries) qualify: the connection comes from their own pool, already
-connected, authenticated and TLS-wrapped. Anything else (Cluster) takes the
-ordinary pipeline path. The end of the replies is found by a trailing
-``ECHO <random nonce>``, so no reply has to be parsed while reading.
+primaries) of a redis-py version whose connection internals this module was
+checked against qualify (`supports`): the connection comes from their own
+pool, already connected, authenticated and TLS-wrapped. Anything else
+(Cluster, another redis-py) takes the ordinary pipeline path.
+
+Where the replies end: a trailing ``PING <random nonce>``, whose reply is the
+nonce, marks the end without parsing the batch. PING is the one command every
+tbdash user needs anyway (the poll measures its latency with it; the README's
+ACL recipes grant it). Should the server refuse or fail that PING (an ACL
+without it, ``BUSY``, ``LOADING``...), its reply is an error instead of the
+nonce; so whenever a read ends on an error line the replies are counted
+exactly (`ReplyCounter`), and a complete batch is returned at once: an error
+reply never turns into a wait for the socket timeout. A connection-level
+refusal among the replies (``NOPERM``, ``NOAUTH``) is raised as redis-py's own
+exception, never passed off as data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, Callable
 
 from redis import exceptions as rexc
 
@@ -88,11 +99,29 @@ def parse(buf: bytes, pos: int) -> tuple[Any, int]:
     raise ProtocolError(f"unexpected RESP type byte {kind!r}")
 
 
+# redis-py versions whose asyncio `Connection` keeps its stream in ``_reader``
+# (checked against 7.4 ... 8.1): any other version takes the pipeline path.
+_RAW_REDIS_PY = ((7, 4), (9, 0))
+
+
+def _redis_py_version() -> tuple[int, int]:
+    import redis
+
+    try:
+        major, minor = (int(part) for part in redis.__version__.split(".")[:2])
+    except (AttributeError, ValueError):
+        return (0, 0)
+    return major, minor
+
+
 def supports(client: Any) -> bool:
     """Whether ``client`` is a plain asyncio client whose pool this module can borrow from."""
     try:
         from redis.asyncio import Redis
     except ImportError:  # pragma: no cover
+        return False
+    low, high = _RAW_REDIS_PY
+    if not low <= _redis_py_version() < high:
         return False
     pool = getattr(client, "connection_pool", None)
     return (
@@ -103,25 +132,171 @@ def supports(client: Any) -> bool:
     )
 
 
-async def exchange(client: Any, payload: bytes) -> bytes:
-    """Send ``payload`` (packed commands) and return the raw bytes of all their replies.
+# --------------------------------------------------------------------------- counting replies
 
-    Raises redis-py's ConnectionError/TimeoutError like a normal command does.
-    A connection left mid-reply (error or cancellation) is closed, never reused.
+
+class ReplyCounter:
+    """Counts complete RESP replies (RESP2 and RESP3) in a growing buffer, exactly, without building them.
+
+    Feed it the whole buffer each time (it resumes where it stopped); every
+    length prefix is honoured, so no byte inside a bulk string (a hostile key
+    or value) can be taken for a reply boundary. Top-level error replies are
+    remembered by their start offset.
     """
+
+    __slots__ = ("pos", "_stack", "errors", "starts")
+
+    def __init__(self, expected: int) -> None:
+        self.pos = 0
+        self._stack = [expected] if expected > 0 else []  # items still to skip, per nesting level
+        self.errors: list[int] = []
+        self.starts = 0  # start offset of the last complete top-level reply
+
+    @property
+    def done(self) -> bool:
+        return not self._stack
+
+    @property
+    def left(self) -> int:
+        """Top-level replies still missing (counting the one in progress)."""
+        return self._stack[0] if self._stack else 0
+
+    def feed(self, buf: bytes) -> bool:
+        """Skip every complete item from where the last call stopped; True when all replies are in."""
+        stack = self._stack
+        if not stack:
+            return True
+        find, size, pos = buf.find, len(buf), self.pos
+        left = stack.pop()
+        try:
+            while True:
+                if left == 0:
+                    if not stack:
+                        return True
+                    left = stack.pop()
+                    continue
+                end = find(b"\r\n", pos)
+                if end < 0:
+                    break
+                kind = buf[pos]
+                top = not stack
+                if kind == 36 or kind == 61 or kind == 33:  # $ bulk, = verbatim, ! blob error
+                    length = int(buf[pos + 1 : end])
+                    after = end + 4 + length if length >= 0 else end + 2
+                    if after > size:
+                        break
+                    if top:
+                        self.starts = pos
+                        if kind == 33:
+                            self.errors.append(pos)
+                    pos = after
+                    left -= 1
+                elif kind == 42 or kind == 126 or kind == 62 or kind == 37 or kind == 124:  # * ~ > % |
+                    count = int(buf[pos + 1 : end])
+                    if top:
+                        self.starts = pos
+                    pos = end + 2
+                    if kind != 124:  # an attribute map is not a reply: the reply follows it
+                        left -= 1
+                    if count > 0:
+                        stack.append(left)
+                        left = count * 2 if kind == 37 or kind == 124 else count
+                elif kind in _SIMPLE:
+                    if top:
+                        self.starts = pos
+                        if kind == 45:
+                            self.errors.append(pos)
+                    pos = end + 2
+                    left -= 1
+                else:
+                    raise ProtocolError(f"unexpected RESP type byte {bytes([kind])!r}")
+        except ValueError:
+            raise ProtocolError("a RESP length is not a number") from None
+        finally:
+            if left or stack:
+                stack.append(left)
+            self.pos = pos
+        return False
+
+
+_SIMPLE = frozenset(b"+-:_#,(")
+
+
+def count_commands(payload: bytes) -> int:
+    """How many commands a packed ``payload`` holds (it is RESP too: arrays of bulk strings)."""
+    counter = ReplyCounter(len(payload))  # more than it can hold: it stops at the end
+    counter.feed(payload)
+    if counter.pos != len(payload):
+        raise ValueError("the payload ends inside a command")
+    return len(payload) - counter.left
+
+
+# Error replies that are about the server or the user, not about one key: raised,
+# like redis-py raises them for a normal command, instead of passed off as data.
+_RAISED_PREFIXES = (b"NOPERM", b"NOAUTH", b"WRONGPASS", b"BUSY ", b"LOADING", b"MASTERDOWN")
+
+
+def _refusal(buf: bytes, counter: ReplyCounter | None, replies: Callable[[], int]) -> Exception | None:
+    """The first top-level error reply of ``buf`` that is about the server or user, or None."""
+    if not any(buf.startswith(b"-" + p) or b"\r\n-" + p in buf for p in _RAISED_PREFIXES):
+        return None  # the common case: a few scans in C, no counting
+    if counter is None or not counter.done:
+        counter = ReplyCounter(replies())
+        counter.feed(buf)
+    for start in counter.errors:
+        if buf.startswith(_RAISED_PREFIXES, start + 1):
+            return error_of(parse(buf, start)[0])
+    return None
+
+
+def error_of(reply: rexc.ResponseError) -> Exception:
+    """redis-py's own exception for an error reply (NoPermissionError for NOPERM, ...), worded as redis-py words it."""
+    text = str(reply)
+    code, _, rest = text.partition(" ")
+    classes: dict[str, type[Exception]] = {
+        "NOPERM": rexc.NoPermissionError,
+        "NOAUTH": rexc.AuthenticationError,
+        "WRONGPASS": rexc.AuthenticationError,
+        "LOADING": rexc.BusyLoadingError,
+    }
+    if code in classes:
+        return classes[code](rest)  # redis-py drops the code from the message too
+    return reply
+
+
+# --------------------------------------------------------------------------- the exchange
+
+
+def _stream_reader(conn: Any) -> asyncio.StreamReader:
+    reader = getattr(conn, "_reader", None)
+    if not isinstance(reader, asyncio.StreamReader):  # `supports` gates the versions: a bug, not an outage
+        raise RuntimeError("the raw RESP exchange does not know this redis-py connection (no stream reader)")
+    return reader
+
+
+async def exchange(client: Any, payload: bytes, *, replies: int | None = None) -> bytes:
+    """Send ``payload`` (``replies`` packed commands; counted if not given) and return the raw bytes of their replies.
+
+    Raises redis-py's ConnectionError/TimeoutError like a normal command does,
+    and its NoPermissionError / AuthenticationError / BusyLoadingError when the
+    server refused the batch (see the module docstring). A connection left
+    mid-reply (error or cancellation) is closed, never reused.
+    """
+    def commands() -> int:
+        return count_commands(payload) if replies is None else replies
+
     nonce = os.urandom(16).hex().encode()
     terminator = b"$%d\r\n%s\r\n" % (len(nonce), nonce)
     pool = client.connection_pool
     conn = await pool.get_connection()
     clean = False
     try:
-        reader = getattr(conn, "_reader", None)
-        if reader is None:  # a redis-py version without a stream reader: be loud, not wrong
-            raise rexc.ConnectionError("raw exchange is not available on this connection")
-        await conn.send_packed_command(payload + pack(b"ECHO", nonce), check_health=False)
+        reader = _stream_reader(conn)
+        await conn.send_packed_command(payload + pack(b"PING", nonce), check_health=False)
         timeout = conn.socket_timeout
         chunks: list[bytes] = []
         tail = b""
+        counter: ReplyCounter | None = None
         while True:
             try:
                 if timeout:
@@ -135,14 +310,39 @@ async def exchange(client: Any, payload: bytes) -> bytes:
             if not chunk:
                 raise rexc.ConnectionError("Connection closed by server.")
             chunks.append(chunk)
-            # The terminator may straddle two reads: look at the joined tail.
-            tail = (tail + chunk)[-len(terminator) :]
-            if tail == terminator:
+            # The terminator (or an error line) may straddle two reads: look at the joined tail.
+            tail = (tail + chunk)[-_TAIL:]
+            if tail.endswith(terminator):
+                data = b"".join(chunks)
+                body = data[: len(data) - len(terminator)]
                 break
+            if tail.endswith(b"\r\n") and _last_line_may_be_error(tail):
+                # Perhaps the PING itself was refused: count the replies to know.
+                data = b"".join(chunks)
+                chunks = [data]
+                if counter is None:
+                    counter = ReplyCounter(commands() + 1)
+                if counter.feed(data):
+                    if counter.pos != len(data):
+                        raise ProtocolError("more replies than commands")
+                    clean = True  # every reply was read: the connection can be reused
+                    raise _refusal(data, counter, commands) or error_of(parse(data, counter.starts)[0])
         clean = True
-        data = b"".join(chunks)
-        return data[: len(data) - len(terminator)]
+        refused = _refusal(body, None, commands)
+        if refused is not None:
+            raise refused
+        return body
     finally:
         if not clean:
             await conn.disconnect()
         await pool.release(conn)
+
+
+_TAIL = 512  # bytes of the stream kept to find the terminator and the last line
+
+
+def _last_line_may_be_error(tail: bytes) -> bool:
+    start = tail.rfind(b"\r\n", 0, len(tail) - 2)
+    if start < 0:
+        return len(tail) == _TAIL or tail[:1] == b"-"  # a line longer than the tail: cannot tell, so count
+    return tail[start + 2 : start + 3] == b"-"

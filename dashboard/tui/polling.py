@@ -38,9 +38,14 @@ def is_disconnect(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for the banner."""
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not str(exc):
+    """One line for the banner: what went wrong and where, never a class name, a client repr or a timeout
+    for what was a refusal (`dashboard.core.failures.explain`)."""
+    from dashboard.core.errors import CoreError
+    from dashboard.core.failures import explain
+    from dashboard.core.untrusted import shown
+
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not isinstance(exc, rexc.RedisError) and not str(exc):
         return "the poll timed out"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    return f"{name}: {text}" if text and not isinstance(exc, RedisUnavailable) else (text or name)
+    if isinstance(exc, CoreError):  # the core's own messages (read-only, no such bucket, ...)
+        return shown(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
+    return explain(exc).text

@@ -1,0 +1,62 @@
+"""``tbdash audit``: the change history, newest first. Every field of an entry is foreign text."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dashboard.cli.context import Context
+from dashboard.cli.errors import EXIT_OK, UsageError
+from dashboard.cli.output import dumps, json_fields, json_safe, shown, table, value_text
+from dashboard.core.inputs import validate_limit
+
+MAX_LIMIT = 10_000  # the stream is capped near this length (dashboard.core.audit.DEFAULT_MAXLEN)
+STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
+
+
+def check_audit(ctx: Context) -> int:
+    limit, message = validate_limit(ctx.args.limit, most=MAX_LIMIT)
+    if limit is None:
+        raise UsageError(f"tbdash audit: --limit: {message}")
+    return limit
+
+
+def entry_json(e: Any) -> dict[str, object]:
+    return {
+        "id": json_safe(e.id),
+        "when": e.when,
+        "who": json_safe(e.who),
+        "action": json_safe(e.action),
+        **json_fields("user", e.user),
+        "old": json_safe(e.old),
+        "new": json_safe(e.new),
+    }
+
+
+def when_text(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+
+
+def summary(old: dict[str, object] | None, new: dict[str, object] | None) -> str:
+    if old is None or new is None:
+        one = new if old is None else old
+        if one is None:
+            return ""
+        listed = ", ".join(f"{k} {value_text(one[k])}" for k in STATE_KEYS if k in one)
+        return f"(no state before) -> {listed}" if old is None else f"{listed} -> (gone)"
+    parts = [f"{k} {value_text(old.get(k))}->{value_text(new.get(k))}" for k in STATE_KEYS if old.get(k) != new.get(k)]
+    return ", ".join(parts) or "no change"
+
+
+async def audit(ctx: Context, backend: Any) -> int:
+    entries = await backend.audit(check_audit(ctx))
+    if ctx.args.json:
+        ctx.print(dumps([entry_json(e) for e in entries]))
+        return EXIT_OK
+    if not entries:
+        ctx.print(f"no changes recorded in {backend.prefix}:audit")
+        return EXIT_OK
+    rows = [(when_text(e.when), shown(e.who), shown(e.action), shown(e.user), summary(e.old, e.new)) for e in entries]
+    for line in table(("when", "who", "action", "user", "old -> new"), rows, (False,) * 5):
+        ctx.print(line)
+    return EXIT_OK

@@ -1,0 +1,126 @@
+"""``tbdash set``: change a bucket's settings live, audited; refuse what would change nothing or no bucket.
+
+Everything that can be judged without Redis (flags, values, the user id) is
+judged first (`check_set`), so a bad value is exit 2 even when Redis is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dashboard.cli.audit import entry_json
+from dashboard.cli.context import Context
+from dashboard.cli.errors import EXIT_OK, Failed, UsageError
+from dashboard.cli.output import dumps, json_fields, shown, value_text
+from dashboard.core.inputs import BUCKET_FIELDS, validate_bucket
+from dashboard.core.untrusted import is_utf8
+
+FLAGS = {"max_tokens": "--max-tokens", "burst": "--burst", "refill_count": "--refill-count", "refill_interval": "--refill-interval"}
+STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
+
+
+def typed(args: argparse.Namespace) -> dict[str, str]:
+    """The setting flags given, as typed."""
+    return {field: getattr(args, field) for field in BUCKET_FIELDS if getattr(args, field) is not None}
+
+
+def mode_of(args: argparse.Namespace) -> str:
+    modes = [m for m, on in (("fields", bool(typed(args))), ("default", args.default), ("reset", args.reset), ("delete", args.delete)) if on]
+    if not modes:
+        raise UsageError("tbdash set: nothing to change: give --max-tokens, --burst, --refill-count, --refill-interval, --default, --reset or --delete")
+    if len(modes) > 1:
+        names = {"fields": "setting flags", "default": "--default", "reset": "--reset", "delete": "--delete"}
+        raise UsageError(f"tbdash set: {' and '.join(names[m] for m in modes)} cannot be combined")
+    if args.delete and not args.yes:
+        raise UsageError("tbdash set: --delete forgets the bucket and its operator settings; add --yes to confirm")
+    if args.yes and not args.delete:
+        raise UsageError("tbdash set: --yes only confirms --delete")
+    if args.create and modes[0] != "fields":
+        raise UsageError("tbdash set: --create goes with setting flags (--max-tokens, ...): it makes a bucket with those settings")
+    return modes[0]
+
+
+def check_user(command: str, user: str) -> None:
+    if not user:
+        raise UsageError(f"tbdash {command}: USER is empty")
+    if not is_utf8(user):
+        raise UsageError(f"tbdash {command}: USER '{shown(user)}' is not valid UTF-8; tbdash changes only buckets whose id is text")
+
+
+def problems(errors: dict[str, str]) -> str:
+    """Messages by field as the CLI says them: each prefixed with its flag."""
+    return "; ".join(f"{FLAGS[field]}: {message}" if field in FLAGS else f"settings: {message}" for field, message in errors.items())
+
+
+def check_set(ctx: Context) -> str:
+    """Usage and value errors, before any connection; returns the mode."""
+    args = ctx.args
+    mode = mode_of(args)
+    check_user("set", args.user)
+    if mode == "fields":
+        _, errors = validate_bucket(typed(args), base=ctx.settings.limiter.default)
+        errors = {f: m for f, m in errors.items() if f}  # whole-form rules wait for the settings in force
+        if errors:
+            raise UsageError("tbdash set: " + problems(errors))
+    return mode
+
+
+def change_lines(old: dict[str, object] | None, new: dict[str, object] | None) -> list[str]:
+    lines = []
+    for key in STATE_KEYS:
+        before = None if old is None else old.get(key)
+        after = None if new is None else new.get(key)
+        if before is None and after is None:
+            continue
+        mark = f"{value_text(before)} -> {value_text(after)}" if before != after else f"{value_text(after)} (unchanged)"
+        lines.append(f"  {key:<16} {mark}")
+    return lines
+
+
+async def set_command(ctx: Context, backend: Any) -> int:
+    from dashboard.core.errors import AuditWriteFailed, NoSuchBucket
+    from limiter.errors import CorruptBucket
+
+    args = ctx.args
+    mode = check_set(ctx)
+    user = args.user
+    try:
+        if mode == "fields":
+            row = await backend.bucket(user)  # the settings in force: the stored ones
+            if row is None and not args.create:
+                raise NoSuchBucket(user, backend.prefix, "configure")
+            config, errors = validate_bucket(typed(args), base=row.config if row is not None else backend.default)
+            if errors:
+                raise UsageError("tbdash set: " + problems(errors))
+            entry = await backend.configure(user, config, create=args.create)
+        elif mode == "default":
+            entry = await backend.unconfigure(user)
+        elif mode == "reset":
+            entry = await backend.reset(user)
+        else:
+            entry = await backend.delete(user)
+    except NoSuchBucket as exc:
+        hint = "; a typo? --create makes it" if mode == "fields" else ""
+        raise UsageError(f"tbdash set: {exc}{hint}") from None
+    except AuditWriteFailed as exc:
+        raise Failed(f"tbdash set: {exc}") from None
+    except CorruptBucket as exc:
+        raise Failed(f"tbdash set: {shown(exc.key)} is not a valid bucket: {shown(exc.reason)}") from None
+    if entry is None:
+        already = "has these operator settings already" if mode == "fields" else "has no operator settings"
+        if args.json:
+            ctx.print(dumps({**json_fields("user", user), "changed": False, "reason": already}))
+        else:
+            ctx.print(f"{shown(user)}: {already}; nothing changed, nothing audited")
+        return EXIT_OK
+    if args.json:
+        ctx.print(dumps(entry_json(entry)))
+        return EXIT_OK
+    verb = {"fields": "configured", "default": "back to the default settings:", "reset": "reset", "delete": "deleted"}[mode]
+    ctx.print(f"{shown(user)}: {verb} (audited as {shown(entry.who)}, entry {shown(entry.id)})")
+    for line in change_lines(entry.old, entry.new):
+        ctx.print(line)
+    return EXIT_OK
+
+

@@ -1,0 +1,80 @@
+"""``tbdash status``: one snapshot of every bucket, as a table or as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.cli.context import Context
+from dashboard.cli.errors import EXIT_OK
+from dashboard.cli.output import dumps, json_fields, shown, table
+
+
+def bucket_json(row: Any) -> dict[str, object]:
+    # A user id that is not valid UTF-8 comes as its escaped form plus "user_base64" (its exact bytes).
+    return {
+        **json_fields("user", row.user),
+        "tokens": row.tokens,
+        "max_tokens": row.config.max_tokens,
+        "burst": row.config.burst,
+        "refill_count": row.config.refill_count,
+        "refill_interval": row.config.refill_interval,
+        "granted": row.granted,
+        "denied": row.denied,
+        "overridden": row.overridden,
+        "ceiling": row.config.ceiling,
+        "ttl_ms": row.ttl_ms,
+    }
+
+
+def invalid_json(key: Any) -> dict[str, object]:
+    return {**json_fields("key", key.key), "reason": shown(key.reason)}
+
+
+def seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+async def status(ctx: Context, backend: Any) -> int:
+    snapshot = await backend.poll()
+    buckets = sorted(snapshot.buckets, key=lambda r: r.user)
+    invalid = sorted(snapshot.invalid, key=lambda k: k.key)
+    if ctx.args.json:
+        ctx.print(
+            dumps(
+                {
+                    "buckets": [bucket_json(r) for r in buckets],
+                    "invalid": [invalid_json(k) for k in invalid],
+                    "redis_time_us": snapshot.redis_time_us,
+                    "prefix": backend.prefix,
+                    "server": {"mode": backend.info.mode, "address": backend.info.server, "version": shown(backend.info.version)},
+                }
+            )
+        )
+        return EXIT_OK
+    headers = ("user", "tokens", "max_tokens", "burst", "refill_count", "refill_interval", "granted", "denied", "operator")
+    rows = [
+        (
+            shown(r.user),
+            str(r.tokens),
+            str(r.config.max_tokens),
+            str(r.config.burst),
+            str(r.config.refill_count),
+            seconds(r.config.refill_interval),
+            str(r.granted),
+            str(r.denied),
+            "yes" if r.overridden else "",
+        )
+        for r in buckets
+    ]
+    if rows:
+        for line in table(headers, rows, (False, True, True, True, True, True, True, True, False)):
+            ctx.print(line)
+    else:
+        ctx.print(f"no buckets under {backend.prefix}:")
+    summary = f"{len(buckets)} bucket{'s' if len(buckets) != 1 else ''} under {backend.prefix}: on {backend.info.mode} {backend.info.server}"
+    ctx.print(f"\n{summary}; read in {snapshot.poll_seconds * 1000:.0f} ms")
+    if invalid:
+        ctx.print(f"\n{len(invalid)} invalid key{'s' if len(invalid) != 1 else ''} under {backend.prefix}: (not valid buckets):")
+        for line in table(("key", "reason"), [(shown(k.key), shown(k.reason)) for k in invalid], (False, False)):
+            ctx.print("  " + line)
+    return EXIT_OK

@@ -567,3 +567,40 @@ def test_matches_the_model_on_a_fake_clock(config, steps):
             got = bucket.try_acquire(arg) if op == "take" else bucket.acquire(arg, timeout=0)
             assert got == out.allowed
         assert bucket.tokens == model.refill(level, current, clock()).tokens
+
+
+# -- wake-ups --------------------------------------------------------------------
+
+
+def test_a_grant_wakes_only_the_waiter_whose_turn_it_is(clock):
+    """Issue 8 §4: every grant used to wake every waiter (notify_all); now one wake-up per grant.
+
+    A fake clock and hour-long ticks: no waiter's own timer fires during the
+    test, so every wake-up counted was caused by the bucket. One poke when the
+    tokens are there wakes the head; each grant then wakes exactly the next.
+    """
+    waiters = 8
+    bucket = ConditionBucket(cfg(max_tokens=waiters, refill_count=waiters, refill_interval=3600.0), clock=clock)
+    assert bucket.try_acquire(waiters)
+    calls = [Call(bucket.acquire, 1) for _ in range(waiters)]
+    queue_in_order(bucket, calls)
+    assert bucket._wakeups == 0  # newcomers wake nobody
+    clock.advance(3600 * SEC)
+    poke(bucket)
+    assert [call.outcome() for call in calls] == [True] * waiters
+    assert bucket._wakeups == waiters  # notify_all on every grant: 19 here before issue 8
+
+
+def test_a_waiter_giving_up_wakes_only_those_it_lets_go_first(clock):
+    bucket = ConditionBucket(cfg(max_tokens=1, refill_count=1, refill_interval=3600.0), clock=clock)
+    assert bucket.try_acquire(1)
+    head = Call(bucket.acquire, 1, timeout=2 * 3600)
+    others = [Call(bucket.acquire, 1) for _ in range(4)]
+    queue_in_order(bucket, [head, *others])
+    woken = bucket._wakeups
+    bucket.reconfigure(cfg(max_tokens=1, refill_count=1, refill_interval=10_000.0))  # head's wait is now out of reach
+    assert head.outcome() is False
+    wait_until(lambda: bucket.waiting == 4)
+    assert bucket._wakeups - woken == 1  # only the head, which had to give up
+    bucket.close()
+    assert all(isinstance(call.outcome(), BucketClosed) for call in others)

@@ -334,19 +334,23 @@ class ConditionBucket:
         ``n`` is above the ceiling, or its deadline is out of reach. Such a
         ticket gives up instead of taking tokens, so the prediction skips it.
         """
-        level, t = self._level, now
+        # `model.take` on plain ints (it runs on every arrival, over the whole
+        # queue); test_plan_is_the_model holds the two equal.
+        ceiling, count, interval = self._ceiling, self._count, self._interval
+        tokens, anchor, t = self._tokens, self._anchor, now
         plan: dict[_Ticket, int | None] = {}
         for ticket in self._queue:
             plan[ticket] = None
-            if ticket.doomed or ticket.n > self._settings.ceiling:
+            n = ticket.n
+            if ticket.doomed or n > ceiling:
                 continue
             due = t  # not before the ticket ahead of it
-            outcome = model.take(level, self._settings, ticket.n, due)
-            if not outcome.allowed:
-                due += outcome.wait_us
-                outcome = model.take(outcome.level, self._settings, ticket.n, due)
+            have, start = _refilled(tokens, anchor, ceiling, count, interval, due)
+            if have < n:
+                due = start + -(-(n - have) // count) * interval  # when the missing ticks have come
+                have, start = _refilled(have, start, ceiling, count, interval, due)
             if ticket.deadline_us is None or due <= ticket.deadline_us:
-                level, t, plan[ticket] = outcome.level, due, due
+                tokens, anchor, t, plan[ticket] = have - n, start, due, due
         return plan
 
     def _check_n(self, n: int) -> int:
@@ -360,6 +364,19 @@ class ConditionBucket:
             raise BucketClosed("the bucket is closed")
         if n > self._settings.ceiling:
             raise TokensExceedCeiling(n, self._settings.ceiling)
+
+
+def _refilled(tokens: int, anchor: int, ceiling: int, count: int, interval: int, now: int) -> tuple[int, int]:
+    """`model.refill` on plain ints: (tokens, anchor) at ``now``."""
+    if tokens >= ceiling:
+        return ceiling, now
+    elapsed = now - anchor
+    if elapsed < interval:  # also a clock that stepped back: nothing arrives
+        return tokens, anchor
+    ticks = elapsed // interval
+    if tokens + ticks * count >= ceiling:
+        return ceiling, now
+    return tokens + ticks * count, anchor + ticks * interval
 
 
 def _timeout_us(timeout: float | None) -> int | None:

@@ -604,3 +604,45 @@ def test_a_waiter_giving_up_wakes_only_those_it_lets_go_first(clock):
     assert bucket._wakeups - woken == 1  # only the head, which had to give up
     bucket.close()
     assert all(isinstance(call.outcome(), BucketClosed) for call in others)
+
+
+def _model_plan(bucket: ConditionBucket, tickets, now: int):
+    """The queue's prediction written with limiter.model, for comparison with the bucket's own."""
+    settings, level, t, plan = bucket.config.settings(), model.Level(bucket._tokens, bucket._anchor), now, []
+    for n, deadline, doomed in tickets:
+        plan.append(None)
+        if doomed or n > settings.ceiling:
+            continue
+        due = t
+        outcome = model.take(level, settings, n, due)
+        if not outcome.allowed:
+            due += outcome.wait_us
+            outcome = model.take(outcome.level, settings, n, due)
+            assert outcome.allowed
+        if deadline is None or due <= deadline:
+            level, t, plan[-1] = outcome.level, due, due
+    return plan
+
+
+@given(
+    st.builds(cfg, max_tokens=st.integers(1, 12), burst=st.integers(0, 6), refill_count=st.integers(1, 4),
+              refill_interval=st.sampled_from([0.001, 0.0015, 0.01, 1.0])),
+    st.integers(0, 18), st.integers(-3 * SEC, 3 * SEC),
+    st.lists(st.tuples(st.integers(1, 20), st.one_of(st.none(), st.integers(0, 5 * SEC)), st.booleans()), max_size=12),
+)
+@settings(max_examples=300, deadline=None)
+def test_plan_is_the_model(config, tokens, anchor_offset, tickets):
+    from limiter.condition import _Ticket
+
+    clock = FakeClock()
+    bucket = ConditionBucket(config, clock=clock)
+    now = clock.now
+    bucket._tokens, bucket._anchor = min(tokens, config.ceiling), now + anchor_offset
+    queued = []
+    for n, deadline, doomed in tickets:
+        ticket = _Ticket(n, None if deadline is None else now + deadline, None)
+        ticket.doomed = doomed
+        queued.append(ticket)
+    bucket._queue.extend(queued)
+    expected = _model_plan(bucket, [(t.n, t.deadline_us, t.doomed) for t in queued], now)
+    assert [bucket._plan(now)[t] for t in queued] == expected

@@ -414,6 +414,19 @@ def test_reconfigure_settles_then_clamps(clock):
     assert bucket.tokens == 6
 
 
+def test_settings_alternating_on_every_change_still_refill(clock):
+    """Issue 8 §1 in one process: 1 per 1 s and 2 per 2 s, switched ten times a second for 6 s."""
+    one, two = cfg(max_tokens=5, refill_count=1, refill_interval=1.0), cfg(max_tokens=5, refill_count=2, refill_interval=2.0)
+    bucket = ConditionBucket(one, clock=clock)
+    assert bucket.try_acquire(5)
+    granted = 0
+    for step in range(60):
+        clock.advance(SEC // 10)
+        bucket.reconfigure(two if step % 2 == 0 else one)
+        granted += bucket.try_acquire()
+    assert granted in (5, 6)  # what 6 s at one token a second pays; 0 when a change restarted the tick
+
+
 # -- close -----------------------------------------------------------------------
 
 

@@ -105,6 +105,8 @@ class OwnConnections:
                     if attempt == 1 or (left is not None and left <= 0):
                         self.health.unreachable = True
                         raise
+        except rexc.ResponseError:
+            raise  # an answer (a script error, BUSY, READONLY): the connection is fine
         except BaseException:
             keep = False
             raise

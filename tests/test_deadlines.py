@@ -231,3 +231,28 @@ def test_deadline_is_validated():
     for bad in (0, -1, float("nan"), float("inf"), "1", True):
         with pytest.raises(ValueError, match="deadline"):
             RedisLimiter(client, default=BucketConfig(max_tokens=1), deadline=bad)
+
+
+@pytest.mark.slow
+def test_a_frozen_cluster_primary_gets_decisions_within_the_deadline(redis_factory):
+    from redis.cluster import RedisCluster
+
+    group = redis_factory.cluster()
+    host, port = group.startup_nodes[0]
+    client = RedisCluster(host=host, port=port, socket_timeout=DEADLINE, socket_connect_timeout=DEADLINE)
+    lim = RedisLimiter(client, default=BucketConfig(max_tokens=100, **FROZEN), on_error="deny")
+    assert lim.try_acquire("victim").allowed
+    node = client.get_node_from_key(lim.key("victim"))
+    primary = next(p for p in group.primaries if p.port == node.port)
+    primary.pause()
+    try:
+        slowest = 0.0
+        for _ in range(2):
+            started = time.monotonic()
+            assert lim.try_acquire("victim").fail_mode == "deny"
+            slowest = max(slowest, time.monotonic() - started)
+    finally:
+        primary.resume()
+    assert slowest < BOUND, f"a decision took {slowest:.2f} s"  # ~4.5 s before
+    assert lim.try_acquire("victim").fail_mode is None
+    client.close()

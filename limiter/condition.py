@@ -1,7 +1,7 @@
 """`ConditionBucket`: the bucket model in one process, shared by many threads.
 
-Everything happens under one `threading.Condition`; there is no background
-thread, so nothing can outlive `close()`. The arithmetic is `limiter.model`'s,
+Everything happens under one lock; there is no background thread, so nothing
+can outlive `close()`. The arithmetic is `limiter.model`'s,
 run on ``time.monotonic_ns() // 1000`` (microseconds).
 
 Waiters are served first come, first served. Each blocked `acquire` holds a

@@ -10,11 +10,11 @@ from redis import exceptions as rexc
 
 from limiter import script
 from limiter.config import BucketConfig
-from limiter.deadline import decision_deadline, pool_size as deadline_pool_size
+from limiter.deadline import connection_kwargs, decision_deadline, pool_size as deadline_pool_size
 from limiter.errors import CorruptBucket, PoolExhausted, RedisUnavailable
 from limiter.keys import DEFAULT_PREFIX, bucket_key, validate_prefix
 from limiter.model import MAX_SAFE_INT
-from limiter.sync_calls import calls_for
+from limiter.sync_calls import ClusterCalls, calls_for
 from limiter.types import BucketState, Decision
 
 
@@ -116,7 +116,12 @@ class RedisLimiter(_LimiterCore):
     """
 
     def _make_calls(self, client: Any) -> Any:
-        return calls_for(client)
+        calls = calls_for(client)
+        if isinstance(calls, ClusterCalls) and self.deadline is not None:
+            # A Cluster node's reply waits for the node's own socket_timeout:
+            # deadline= alone cannot cut it short.
+            _warn_without_timeout(client, stacklevel=4)
+        return calls
 
     def close(self) -> None:
         """Close the limiter's own connections (not the client's). It reconnects if used again."""
@@ -225,15 +230,14 @@ class RedisLimiter(_LimiterCore):
         return pipe.execute(raise_on_error=False)
 
 
-def _warn_without_timeout(client: Any) -> None:
+def _warn_without_timeout(client: Any, stacklevel: int = 3) -> None:
     """A client with no socket timeout lets a stalled Redis block callers forever (redis-py 7.x's default)."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None)
-    if isinstance(kwargs, dict) and kwargs.get("socket_timeout", 0) is None:
+    kwargs = connection_kwargs(client)
+    if "socket_timeout" in kwargs and kwargs["socket_timeout"] is None:
         warnings.warn(
             "this Redis client has no socket_timeout: a stalled or partitioned Redis would block every "
             "acquire forever and on_error would never apply; pass socket_timeout= (and socket_connect_timeout=) "
-            "or build the client with limiter.connect.connect()",
+            "or deadline=, or build the client with limiter.connect.connect()",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -23,8 +23,8 @@ from benchmarks import accuracy, cases as case_defs, report
 from benchmarks.harness import Case, Measurement, run_group
 from benchmarks.server import PrivateRedis
 
-FULL = {"rounds": 9, "round_s": 0.3, "warmup_s": 0.25, "accuracy_s": 2.0}
-QUICK = {"rounds": 3, "round_s": 0.1, "warmup_s": 0.05, "accuracy_s": 0.5}
+FULL = {"rounds": 9, "round_s": 0.3, "warmup_s": 0.25, "accuracy_s": 2.0, "waiting_rounds": 5, "waiting_s": 1.0}
+QUICK = {"rounds": 3, "round_s": 0.1, "warmup_s": 0.05, "accuracy_s": 0.5, "waiting_rounds": 2, "waiting_s": 0.3}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         all_verdicts += vs
         doc["groups"]["memory"] = _measurements_json(mem_cases, results)
         out += ["### In process (one bucket, one key, shared by all threads)", "", report.group_table(mem_cases, results, thread_counts), ""]
+        from benchmarks import waiting
+
+        waits = waiting.run(rounds=settings["waiting_rounds"], seconds=settings["waiting_s"], progress=_progress)
+        doc["waiting"] = {name: [vars(r) for r in rounds] for name, rounds in waits.items()}
+        out += ["### Waiting in acquire (issue 8: CPU while threads block, beside a plain-Condition floor)", "",
+                waiting.table(waits, 16), ""]
 
     if args.only in (None, "redis") or args.profile:
         with PrivateRedis(args.redis_server) as server:

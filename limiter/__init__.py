@@ -6,7 +6,7 @@ This package never imports textual.
 from limiter.async_limiter import AsyncRedisLimiter
 from limiter.condition import ConditionBucket
 from limiter.config import BucketConfig
-from limiter.errors import BucketClosed, CorruptBucket, LimiterError, RedisUnavailable, TokensExceedCeiling
+from limiter.errors import BucketClosed, CorruptBucket, LimiterError, PoolExhausted, RedisUnavailable, TokensExceedCeiling
 from limiter.keys import DEFAULT_PREFIX
 from limiter.redis_limiter import RedisLimiter
 from limiter.types import BucketState, Decision
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "Decision",
     "LimiterError",
+    "PoolExhausted",
     "RedisLimiter",
     "RedisUnavailable",
     "TokensExceedCeiling",

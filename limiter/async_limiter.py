@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from redis import exceptions as rexc
 
 from limiter import script
+from limiter.async_calls import AsyncCalls
 from limiter.config import BucketConfig
 from limiter.errors import CorruptBucket, RedisUnavailable
 from limiter.redis_limiter import _LimiterCore
@@ -16,7 +17,15 @@ from limiter.types import BucketState, Decision
 
 
 class AsyncRedisLimiter(_LimiterCore):
-    """`RedisLimiter` with ``async`` methods, on ``redis.asyncio`` clients (standalone, Cluster, Sentinel)."""
+    """`RedisLimiter` with ``async`` methods, on ``redis.asyncio`` clients (standalone, Cluster, Sentinel).
+
+    It uses the client's own connections; ``deadline`` bounds each call as a
+    whole (limiter/async_calls.py), and concurrent calls beyond the client's
+    pool size wait for a connection within it.
+    """
+
+    def _make_calls(self, client: Any) -> AsyncCalls:
+        return AsyncCalls(client, self.deadline)
 
     async def try_acquire(self, user: str, n: int = 1) -> Decision:
         script.check_n(n)
@@ -51,36 +60,22 @@ class AsyncRedisLimiter(_LimiterCore):
             replies = await self._pipeline_peeks(users)
         return [self._state_or_error(user, reply) for user, reply in zip(users, replies)]
 
-    async def configure(self, user: str, config: BucketConfig) -> BucketState:
-        reply = await self._call(user, "configure", script.settings_arg(config.settings()))
-        return script.state_of(reply, user)  # type: ignore[return-value]
+    async def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> BucketState | None:
+        return script.state_of(await self._call(user, "configure", *self._configure_args(config, create)), user)
 
-    async def unconfigure(self, user: str) -> BucketState:
-        return script.state_of(await self._call(user, "unconfigure"), user)  # type: ignore[return-value]
+    async def unconfigure(self, user: str) -> BucketState | None:
+        return script.state_of(await self._call(user, "unconfigure"), user)
 
-    async def reset(self, user: str) -> BucketState:
-        return script.state_of(await self._call(user, "reset"), user)  # type: ignore[return-value]
+    async def reset(self, user: str) -> BucketState | None:
+        return script.state_of(await self._call(user, "reset"), user)
 
-    async def delete(self, user: str) -> None:
-        await self._call(user, "delete")
-
-    _ready = False
+    async def delete(self, user: str) -> bool:
+        return bool(await self._call(user, "delete"))
 
     async def _call(self, user: str, op: str, *extra: object) -> Any:
         key = self.key(user)
-        args = self._args(op, *extra)
         try:
-            if not self._ready:
-                # redis-py's async RedisCluster can fail (AttributeError) when many
-                # coroutines make its first call at once; its initialize() is locked.
-                initialize = getattr(self.client, "initialize", None)
-                if initialize is not None:
-                    await initialize()
-                self._ready = True
-            try:
-                return await self.client.evalsha(script.SHA, 1, key, *args)
-            except rexc.NoScriptError:
-                return await self.client.eval(script.SOURCE, 1, key, *args)
+            return await self._calls.evalsha(key, self._args(op, *extra))
         except rexc.RedisError as exc:
             error = self._translate(exc, key)
             if error is exc:

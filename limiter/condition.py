@@ -1,7 +1,7 @@
 """`ConditionBucket`: the bucket model in one process, shared by many threads.
 
-Everything happens under one `threading.Condition`; there is no background
-thread, so nothing can outlive `close()`. The arithmetic is `limiter.model`'s,
+Everything happens under one lock; there is no background thread, so nothing
+can outlive `close()`. The arithmetic is `limiter.model`'s,
 run on ``time.monotonic_ns() // 1000`` (microseconds).
 
 Waiters are served first come, first served. Each blocked `acquire` holds a
@@ -18,9 +18,13 @@ long as nothing changes; when something does (`reconfigure`, a waiter woken
 late by a busy machine), the affected waiters re-check, and a waiter never
 blocks past its own deadline.
 
-The price of one shared Condition: a waiter cannot be woken alone, so when the
-head of the queue leaves, every waiter wakes to see whether it is next. That
-is O(waiters) cheap checks per grant, fine for the tens of threads of a service.
+Wake-ups: each waiter sleeps on its own Condition (all on the one lock), until
+the instant the prediction says it is served, or until it is told to look
+again. Nothing else wakes it: a grant wakes at most the next in line, and only
+when it would otherwise sleep past its turn (the head was served late);
+`reconfigure`, a waiter giving up and a newcomer re-plan the queue and wake
+exactly the waiters whose turn came earlier or who must give up. So a steady
+queue costs about one wake-up per grant, not one per waiter per grant.
 """
 
 from __future__ import annotations
@@ -42,14 +46,18 @@ def _monotonic_us() -> int:
 
 
 class _Ticket:
-    """One blocked `acquire`: its place in the queue."""
+    """One blocked `acquire`: its place in the queue, its prediction, its own Condition."""
 
-    __slots__ = ("n", "deadline_us", "doomed")
+    __slots__ = ("n", "deadline_us", "doomed", "due_us", "alarm_us", "sleeping", "cond")
 
-    def __init__(self, n: int, deadline_us: int | None) -> None:
+    def __init__(self, n: int, deadline_us: int | None, cond: threading.Condition | None) -> None:
         self.n = n
         self.deadline_us = deadline_us  # None: wait as long as it takes
         self.doomed = False  # set once the prediction says the deadline is out of reach
+        self.due_us: int | None = None  # when the prediction says it is served
+        self.alarm_us: int | None = None  # when its current sleep ends by itself (None: only when woken)
+        self.sleeping = False  # waiting on ``cond``, not yet told to wake
+        self.cond = cond
 
 
 class ConditionBucket:
@@ -63,7 +71,8 @@ class ConditionBucket:
     def __init__(self, cfg: BucketConfig, *, clock: Callable[[], int] | None = None) -> None:
         self._clock = clock or _monotonic_us
         self._lock = threading.RLock()  # re-entrant calls cannot deadlock
-        self._cond = threading.Condition(self._lock)
+        self._cond = threading.Condition(self._lock)  # the lock, as a context manager
+        self._wakeups = 0  # how many times a waiter woke up (tests and benchmarks count them)
         self._use(cfg)
         self._level = model.fresh(self._settings, self._clock())
         self._queue: deque[_Ticket] = deque()
@@ -112,7 +121,7 @@ class ConditionBucket:
         with self._cond:
             self._check_open(n)
             now = self._clock()
-            ticket = _Ticket(n, None)
+            ticket = _Ticket(n, None, None)
             self._queue.append(ticket)
             try:
                 due = self._plan(now)[ticket]
@@ -157,22 +166,25 @@ class ConditionBucket:
             now = self._clock()
             if not self._queue and self._take(n, now) == 0:
                 return True
-            ticket = _Ticket(n, None if timeout_us is None else now + timeout_us)
+            ticket = _Ticket(n, None if timeout_us is None else now + timeout_us, threading.Condition(self._lock))
             self._queue.append(ticket)
             plan = self._plan(now)
             if plan[ticket] is None:
                 self._queue.pop()  # refused at once, before it ever waited
-            if self._mark_doomed(plan):
-                self._cond.notify_all()  # a waiter ahead, woken late, must give up now
-            if plan[ticket] is None:
+                self._follow(plan, now)  # a waiter ahead, woken late, may have to give up now
                 return False
+            self._follow(plan, now)
+            served = False
             try:
-                return self._wait_in_line(ticket)
+                served = self._wait_in_line(ticket)
+                return served
             finally:
-                was_head = self._queue[0] is ticket
                 self._queue.remove(ticket)
-                if was_head:
-                    self._cond.notify_all()  # the next in line becomes head
+                now = self._clock()
+                if served:
+                    self._wake_head(now)  # the next in line, if it would sleep past its turn
+                elif self._queue:
+                    self._follow(self._plan(now), now)  # it took nothing: those behind may go earlier
 
     def _wait_in_line(self, ticket: _Ticket) -> bool:
         """Called with the lock held and ``ticket`` queued; returns once it is served or gives up."""
@@ -181,42 +193,100 @@ class ConditionBucket:
             if ticket.doomed:
                 return False  # the plans of the waiters behind count on it leaving
             now = self._clock()
+            alarm: int | None
             if self._queue[0] is ticket:
                 wait = self._take(ticket.n, now)
                 if wait == 0:
                     return True
                 if ticket.deadline_us is not None and now + wait > ticket.deadline_us:
                     return False
+                alarm = now + wait
             else:
-                wait = None  # the head's departure will notify us
+                # Not its turn yet: sleep until its predicted turn; once that has passed,
+                # until the waiter ahead leaves (which wakes it).
+                due = ticket.due_us
+                alarm = due if due is not None and due > now else None
             if ticket.deadline_us is not None:
-                remaining = ticket.deadline_us - now
-                if remaining <= 0:
+                if ticket.deadline_us <= now:
                     return False  # only when woken late: served later than predicted
-                wait = remaining if wait is None else min(wait, remaining)
-            # Sleep for exactly the predicted wait; every wakeup re-checks (spurious ones too).
-            self._cond.wait(None if wait is None else wait / 1_000_000)
+                alarm = ticket.deadline_us if alarm is None else min(alarm, ticket.deadline_us)
+            ticket.alarm_us, ticket.sleeping = alarm, True
+            # Sleep for exactly the predicted wait; every wakeup re-checks.
+            assert ticket.cond is not None
+            ticket.cond.wait(None if alarm is None else (alarm - now) / 1_000_000)
+            ticket.sleeping = False
+            self._wakeups += 1
+
+    def _wake(self, ticket: _Ticket, by_us: int | None, now: int) -> None:
+        """Make ``ticket`` look again no later than ``by_us`` (None: now), unless it already will.
+
+        An alarm already due (``<= now``) is told too: on the real clock its timer
+        has fired and the telling costs nothing more; a test's clock may have
+        jumped past it while the real sleep goes on.
+        """
+        alarm = ticket.alarm_us
+        if ticket.sleeping and (by_us is None or alarm is None or alarm > by_us or alarm <= now):
+            self._notify(ticket)
+
+    def _notify(self, ticket: _Ticket) -> None:
+        ticket.sleeping = False  # told once is enough: it re-checks everything when it runs
+        assert ticket.cond is not None
+        ticket.cond.notify()
+
+    def _wake_head(self, now: int) -> None:
+        """After a grant: the new head, if its sleep would end after its tokens are there."""
+        if not self._queue:
+            return
+        head = self._queue[0]
+        if head.doomed or head.n > self._ceiling:
+            self._wake(head, None, now)
+            return
+        by = now + self._wait_us(head.n, now)
+        if head.deadline_us is not None and by > head.deadline_us:
+            by = now  # it cannot be served in time: it gives up at once
+        self._wake(head, by, now)
+
+    def _follow(self, plan: dict[_Ticket, int | None], now: int) -> None:
+        """Record a new plan; wake the waiters that must give up or whose turn came earlier."""
+        for index, ticket in enumerate(self._queue):
+            due = plan[ticket]
+            if due is None:
+                if not ticket.doomed:
+                    ticket.doomed = True
+                    self._wake(ticket, None, now)
+                continue
+            ticket.due_us = due
+            if index == 0:
+                self._wake(ticket, due, now)
+            elif ticket.sleeping and ticket.alarm_us is not None and ticket.alarm_us > due > now:
+                # Its timed sleep would end after its new turn. (One waiting for the
+                # waiter ahead to leave is woken by that departure, not now.)
+                self._notify(ticket)
 
     # -- changing ------------------------------------------------------------
 
     def reconfigure(self, cfg: BucketConfig) -> None:
         """Apply new settings live: settle at the old ones up to now, clamp to the new ceiling.
 
-        Every waiter re-checks: one whose deadline is now out of reach returns
-        False, one whose ``n`` is above the new ceiling gets `TokensExceedCeiling`.
+        The queue is re-planned: a waiter whose deadline is now out of reach
+        returns False, one whose ``n`` is above the new ceiling gets
+        `TokensExceedCeiling`, one whose turn came earlier wakes for it.
         """
         with self._cond:
             now = self._clock()
             self._level = model.change(self._level, self._settings, cfg.settings(), now)
             self._use(cfg)
-            self._mark_doomed(self._plan(now))
-            self._cond.notify_all()  # every waiter re-checks against the new settings
+            # Waiters whose turn comes earlier, or who must give up (their deadline, or
+            # an n above the new ceiling), look again; the others' sleeps still end in time.
+            self._follow(self._plan(now), now)
 
     def close(self) -> None:
         """Refuse every later acquire and release the waiters (they raise `BucketClosed`). Idempotent."""
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            now = self._clock()
+            for ticket in self._queue:
+                self._wake(ticket, None, now)
 
     def __enter__(self) -> ConditionBucket:
         return self
@@ -251,6 +321,12 @@ class ConditionBucket:
         self._tokens, self._anchor = tokens, anchor
         return anchor + -(-(n - tokens) // self._count) * self._interval - now
 
+    def _wait_us(self, n: int, now: int) -> int:
+        """`_take` without taking: the wait in µs until ``n`` tokens are there (0 if they are)."""
+        level = model.refill(self._level, self._settings, now)
+        self._tokens, self._anchor = level.tokens, level.anchor_us  # the same state, refilled
+        return model.wait_us(level, self._settings, n, now)
+
     def _plan(self, now: int) -> dict[_Ticket, int | None]:
         """Predict when each queued ticket is served, in order, each as early as the model allows.
 
@@ -258,27 +334,24 @@ class ConditionBucket:
         ``n`` is above the ceiling, or its deadline is out of reach. Such a
         ticket gives up instead of taking tokens, so the prediction skips it.
         """
-        level, t = self._level, now
+        # `model.take` on plain ints (it runs on every arrival, over the whole
+        # queue); test_plan_is_the_model holds the two equal.
+        ceiling, count, interval = self._ceiling, self._count, self._interval
+        tokens, anchor, t = self._tokens, self._anchor, now
         plan: dict[_Ticket, int | None] = {}
         for ticket in self._queue:
             plan[ticket] = None
-            if ticket.doomed or ticket.n > self._settings.ceiling:
+            n = ticket.n
+            if ticket.doomed or n > ceiling:
                 continue
             due = t  # not before the ticket ahead of it
-            outcome = model.take(level, self._settings, ticket.n, due)
-            if not outcome.allowed:
-                due += outcome.wait_us
-                outcome = model.take(outcome.level, self._settings, ticket.n, due)
+            have, start = _refilled(tokens, anchor, ceiling, count, interval, due)
+            if have < n:
+                due = start + -(-(n - have) // count) * interval  # when the missing ticks have come
+                have, start = _refilled(have, start, ceiling, count, interval, due)
             if ticket.deadline_us is None or due <= ticket.deadline_us:
-                level, t, plan[ticket] = outcome.level, due, due
+                tokens, anchor, t, plan[ticket] = have - n, start, due, due
         return plan
-
-    def _mark_doomed(self, plan: dict[_Ticket, int | None]) -> bool:
-        """Mark the queued tickets that cannot be served; True if any is newly marked (wake it)."""
-        newly = [ticket for ticket in self._queue if plan[ticket] is None and not ticket.doomed]
-        for ticket in newly:
-            ticket.doomed = True
-        return bool(newly)
 
     def _check_n(self, n: int) -> int:
         n = operator.index(n)
@@ -291,6 +364,19 @@ class ConditionBucket:
             raise BucketClosed("the bucket is closed")
         if n > self._settings.ceiling:
             raise TokensExceedCeiling(n, self._settings.ceiling)
+
+
+def _refilled(tokens: int, anchor: int, ceiling: int, count: int, interval: int, now: int) -> tuple[int, int]:
+    """`model.refill` on plain ints: (tokens, anchor) at ``now``."""
+    if tokens >= ceiling:
+        return ceiling, now
+    elapsed = now - anchor
+    if elapsed < interval:  # also a clock that stepped back: nothing arrives
+        return tokens, anchor
+    ticks = elapsed // interval
+    if tokens + ticks * count >= ceiling:
+        return ceiling, now
+    return tokens + ticks * count, anchor + ticks * interval
 
 
 def _timeout_us(timeout: float | None) -> int | None:

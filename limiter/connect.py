@@ -59,12 +59,15 @@ Mode = Literal["standalone", "sentinel", "cluster", "embedded"]
 DEFAULT_SOCKET_TIMEOUT = 1.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
 
-# redis-py retries any command on ConnectionError/TimeoutError (8.x: 10 times). A
+# redis-py retries any command on ConnectionError/TimeoutError (8.x: 10 times, with
+# backoff, each attempt and each reconnect waiting up to socket_timeout). A
 # timed-out consume may already have run, so a blind retry can debit twice. The
 # Lua script carries a request id and answers a replayed id from its record instead
 # of debiting again, so ONE retry is safe and rides out a dropped connection or a
-# Sentinel/Cluster failover. More retries would only stretch the caller's worst
-# case (each attempt may take socket_timeout) past what on_error is there for.
+# Sentinel/Cluster failover. This is the client's policy for its own commands and
+# for AsyncRedisLimiter's calls (which run under one deadline, limiter/async_calls.py);
+# RedisLimiter keeps its own connections and makes its own single retry within the
+# deadline (limiter/sync_calls.py), whatever client it is given.
 DEFAULT_RETRIES = 1
 _BACKOFF_BASE = 0.02  # seconds; jittered, so reconnecting clients do not stampede
 _BACKOFF_CAP = 0.2

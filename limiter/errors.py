@@ -36,3 +36,19 @@ class CorruptBucket(LimiterError):
 
 class RedisUnavailable(LimiterError, ConnectionError):
     """Redis could not be reached (or timed out) and ``on_error="raise"``."""
+
+
+class PoolExhausted(LimiterError):
+    """No connection of the client's pool came free within the decision's deadline, on a healthy Redis.
+
+    A client-side limit, not an outage: it is raised whatever ``on_error``
+    says, so a busy service never silently fails open (or closed). Nothing was
+    sent to Redis. Give the client a larger pool (``max_connections``) or
+    fewer concurrent callers, or a longer ``deadline``.
+    """
+
+    def __init__(self, size: int, deadline: float | None) -> None:
+        self.size = size
+        self.deadline = deadline
+        within = f" within the decision deadline ({deadline:g} s)" if deadline else ""
+        super().__init__(f"all {size} connections of the Redis client's pool stayed busy{within}; nothing was sent")

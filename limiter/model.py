@@ -7,7 +7,8 @@ Time is in microseconds; tokens are whole numbers.
 Refill is discrete: every ``interval_us``, ``refill_count`` tokens arrive.
 The ``anchor_us`` of a level is the instant its current tick started, so the
 part of an interval already elapsed carries over. A full bucket does not bank
-ticks: once full, the anchor moves to ``now``.
+ticks: once full, the anchor moves to ``now``. A change of settings keeps the
+fraction of the current tick already elapsed (`change`).
 """
 
 from __future__ import annotations
@@ -87,16 +88,33 @@ def take(level: Level, settings: Settings, n: int, now_us: int) -> Outcome:
     return Outcome(False, current, wait_us(current, settings, n, now_us))
 
 
+def scaled_elapsed(elapsed_us: int, old: Settings, new: Settings) -> int:
+    """``floor(elapsed × new_interval / old_interval)``: the same fraction of a tick, in new microseconds.
+
+    Floor is the conservative direction: the first tick under the new settings
+    never comes earlier than the fraction already elapsed allows. The Lua
+    script computes the same exact integer (the product can exceed 2**53).
+    """
+    return elapsed_us * new.interval_us // old.interval_us
+
+
 def change(level: Level, old: Settings, new: Settings, now_us: int) -> Level:
     """Settle at the old settings up to now, then switch: no tokens granted or taken retroactively.
 
-    Tokens are clamped to the new ceiling. A new tick length or count restarts
-    the tick at now, so a partial old tick never pays out at the new rate.
+    Tokens are clamped to the new ceiling; a bucket full under the new settings
+    starts its tick at now. Otherwise the fraction of the current tick already
+    elapsed carries into the first tick under the new settings (SPEC §2), so
+    callers that alternate settings on every call still see the bucket refill,
+    and no change brings a tick earlier than that fraction allows.
+
+    A clock that stepped back (the anchor is in the future) counts as at most
+    one tick not yet begun. The anchor stays within [0, 2**53), like every
+    stored integer.
     """
     settled = refill(level, old, now_us)
     tokens = min(settled.tokens, new.ceiling)
-    same_rate = (old.refill_count, old.interval_us) == (new.refill_count, new.interval_us)
-    anchor = settled.anchor_us if same_rate else now_us
     if tokens >= new.ceiling:
-        anchor = now_us
-    return Level(tokens, anchor)
+        return Level(tokens, now_us)
+    elapsed = max(now_us - settled.anchor_us, -old.interval_us)
+    anchor = now_us - scaled_elapsed(elapsed, old, new)
+    return Level(tokens, min(max(anchor, 0), MAX_SAFE_INT))

@@ -10,9 +10,11 @@ from redis import exceptions as rexc
 
 from limiter import script
 from limiter.config import BucketConfig
-from limiter.errors import CorruptBucket, RedisUnavailable
+from limiter.deadline import connection_kwargs, decision_deadline, pool_size as deadline_pool_size
+from limiter.errors import CorruptBucket, PoolExhausted, RedisUnavailable
 from limiter.keys import DEFAULT_PREFIX, bucket_key, validate_prefix
 from limiter.model import MAX_SAFE_INT
+from limiter.sync_calls import ClusterCalls, calls_for
 from limiter.types import BucketState, Decision
 
 
@@ -27,6 +29,7 @@ class _LimiterCore:
         *,
         on_error: str = "raise",
         idle_ttl: float = 60.0,
+        deadline: float | None = None,
     ) -> None:
         if default is None:
             raise TypeError(f"{type(self).__name__} needs default=BucketConfig(...): the settings of users without operator settings")
@@ -39,7 +42,14 @@ class _LimiterCore:
         # One pre-encoded argument: redis-py packs bytes without converting them.
         self._base_args = (script.settings_arg(default.settings(), round(idle_ttl * 1000)),)
         self._ids = script.RequestIds()
-        _warn_without_timeout(client)
+        # One deadline per decision (limiter/deadline.py): connect, send, retry and reply.
+        self.deadline = decision_deadline(client, deadline)
+        if self.deadline is None:
+            _warn_without_timeout(client)
+        self._calls = self._make_calls(client)
+
+    def _make_calls(self, client: Any) -> Any:
+        raise NotImplementedError  # the sync and async limiters run calls their own way
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r}, default={self.default!r}, on_error={self.on_error!r})"
@@ -49,6 +59,10 @@ class _LimiterCore:
 
     def _args(self, op: str, *extra: object) -> tuple[object, ...]:
         return (op.encode(), *self._base_args, *extra)
+
+    @staticmethod
+    def _configure_args(config: BucketConfig, create: bool) -> tuple[object, ...]:
+        return (script.settings_arg(config.settings()), b"1" if create else b"0")
 
     def _fallback(self, exc: RedisUnavailable) -> Decision:
         if self.on_error == "raise":
@@ -64,6 +78,8 @@ class _LimiterCore:
         """
         if isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError, rexc.NoPermissionError)):
             return exc
+        if isinstance(exc, rexc.MaxConnectionsError):  # the client's own pool: never an outage
+            return PoolExhausted(deadline_pool_size(self.client), self.deadline)
         if isinstance(exc, rexc.ResponseError):
             translated = script.translate_response_error(exc, key)
             if translated is not None:
@@ -89,8 +105,33 @@ class RedisLimiter(_LimiterCore):
     settings (see `configure`). ``on_error`` decides what a consume returns
     when Redis cannot be reached: ``"raise"`` (`RedisUnavailable`),
     ``"allow"`` or ``"deny"``. ``idle_ttl`` is how long (seconds) a full bucket
-    without operator settings is kept before its key expires.
+    without operator settings is kept before its key expires. ``deadline``
+    (seconds) bounds each call — waiting for a connection, connecting, sending,
+    the one retry and the reply — and defaults to the client's
+    ``socket_timeout`` (see limiter/sync_calls.py for how it is kept).
+
+    Standalone and Sentinel clients: the limiter makes its own connections from
+    the client's settings (the client's own are left to its other commands);
+    `close` them, or use the limiter as a context manager.
     """
+
+    def _make_calls(self, client: Any) -> Any:
+        calls = calls_for(client)
+        if isinstance(calls, ClusterCalls) and self.deadline is not None:
+            # A Cluster node's reply waits for the node's own socket_timeout:
+            # deadline= alone cannot cut it short.
+            _warn_without_timeout(client, stacklevel=4)
+        return calls
+
+    def close(self) -> None:
+        """Close the limiter's own connections (not the client's). It reconnects if used again."""
+        self._calls.close()
+
+    def __enter__(self) -> RedisLimiter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- consuming ---------------------------------------------------------
 
@@ -137,35 +178,41 @@ class RedisLimiter(_LimiterCore):
             replies = self._pipeline_peeks(users)
         return [self._state_or_error(user, reply) for user, reply in zip(users, replies)]
 
-    def configure(self, user: str, config: BucketConfig) -> BucketState:
-        """Set operator settings: live, atomic, seen by every process on its next call; they persist."""
-        reply = self._call(user, "configure", script.settings_arg(config.settings()))
-        return script.state_of(reply, user)  # type: ignore[return-value]
+    def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> BucketState | None:
+        """Set operator settings: live, atomic, seen by every process on its next call; they persist.
 
-    def unconfigure(self, user: str) -> BucketState:
-        """Drop operator settings: the caller's default applies again (settled first, like any change)."""
-        return script.state_of(self._call(user, "unconfigure"), user)  # type: ignore[return-value]
+        A missing bucket is created full at ``config.max_tokens``; with
+        ``create=False`` it is left missing (nothing written) and None returned.
+        """
+        return script.state_of(self._call(user, "configure", *self._configure_args(config, create)), user)
 
-    def reset(self, user: str) -> BucketState:
-        """Refill the bucket to ``max_tokens`` now; operator settings and counters stay."""
-        return script.state_of(self._call(user, "reset"), user)  # type: ignore[return-value]
+    def unconfigure(self, user: str) -> BucketState | None:
+        """Drop operator settings: the caller's default applies again (settled first, like any change).
 
-    def delete(self, user: str) -> None:
-        """Forget the bucket, operator settings included."""
-        self._call(user, "delete")
+        None, writing nothing, if the bucket does not exist.
+        """
+        return script.state_of(self._call(user, "unconfigure"), user)
+
+    def reset(self, user: str) -> BucketState | None:
+        """Refill the bucket to ``max_tokens`` now; operator settings and counters stay.
+
+        None, writing nothing, if the bucket does not exist.
+        """
+        return script.state_of(self._call(user, "reset"), user)
+
+    def delete(self, user: str) -> bool:
+        """Forget the bucket, operator settings included. True if there was one to delete."""
+        return bool(self._call(user, "delete"))
 
     # -- plumbing ----------------------------------------------------------
 
     def _call(self, user: str, op: str, *extra: object) -> Any:
         key = self.key(user)
-        args = self._args(op, *extra)
+        seconds = self.deadline
         try:
-            try:
-                return self.client.evalsha(script.SHA, 1, key, *args)
-            except rexc.NoScriptError:
-                # The script cache is volatile (restart, failover, SCRIPT FLUSH);
-                # NOSCRIPT means nothing ran, so sending the source is safe.
-                return self.client.eval(script.SOURCE, 1, key, *args)
+            return self._calls.evalsha(
+                key, self._args(op, *extra), None if seconds is None else time.monotonic() + seconds, seconds
+            )
         except rexc.RedisError as exc:
             error = self._translate(exc, key)
             if error is exc:
@@ -183,15 +230,14 @@ class RedisLimiter(_LimiterCore):
         return pipe.execute(raise_on_error=False)
 
 
-def _warn_without_timeout(client: Any) -> None:
+def _warn_without_timeout(client: Any, stacklevel: int = 3) -> None:
     """A client with no socket timeout lets a stalled Redis block callers forever (redis-py 7.x's default)."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None)
-    if isinstance(kwargs, dict) and kwargs.get("socket_timeout", 0) is None:
+    kwargs = connection_kwargs(client)
+    if "socket_timeout" in kwargs and kwargs["socket_timeout"] is None:
         warnings.warn(
             "this Redis client has no socket_timeout: a stalled or partitioned Redis would block every "
             "acquire forever and on_error would never apply; pass socket_timeout= (and socket_connect_timeout=) "
-            "or build the client with limiter.connect.connect()",
+            "or deadline=, or build the client with limiter.connect.connect()",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

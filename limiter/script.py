@@ -29,8 +29,8 @@ ON_ERROR_CHOICES = ("raise", "allow", "deny")
 
 # Reply layouts (see the header of token_bucket.lua). Acquire: six numbers in one string.
 CODE, ALLOWED, TOKENS, WAIT_US, CEILING, ACQUIRE_NOW_US = range(6)
-# Every other op: an array.
-MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US = range(4, 13)
+# peek, configure, unconfigure, reset: an array.
+MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US, DEFAULT_CHANGES, OTHER_DEFAULT = range(4, 15)
 
 
 def acquire_reply(reply: bytes | str) -> list[int]:
@@ -104,6 +104,14 @@ def decision_of(reply: bytes | str, n: int, user: str) -> Decision:
     return Decision(allowed == b"1" or allowed == "1", tokens, int(wait_us) / 1_000_000, ceiling)
 
 
+def other_default_of(raw: object) -> BucketConfig | None:
+    """The ``other_default`` reply field ("<max_tokens> <burst> <refill_count> <interval_us>" or "")."""
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    if not text:
+        return None
+    return BucketConfig.from_settings(Settings(*map(int, text.split())))
+
+
 def state_of(reply: Sequence[object] | None, user: str) -> BucketState | None:
     if reply is None:
         return None
@@ -116,6 +124,8 @@ def state_of(reply: Sequence[object] | None, user: str) -> BucketState | None:
         overridden=bool(_int(reply[OPERATOR])),
         now_us=_int(reply[NOW_US]),
         anchor_us=_int(reply[ANCHOR_US]),
+        default_changes=_int(reply[DEFAULT_CHANGES]),
+        other_default=other_default_of(reply[OTHER_DEFAULT]),
     )
 
 

@@ -42,3 +42,7 @@ class BucketState:
     now_us: int
     anchor_us: int
     ttl_ms: int | None = None  # None: the state persists; filled by the dashboard's poller
+    # Callers that disagree: how many times a caller's default replaced a different
+    # stored default, and the last default so replaced (None if it never happened).
+    default_changes: int = 0
+    other_default: BucketConfig | None = None

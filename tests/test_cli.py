@@ -49,7 +49,8 @@ def test_status_table_and_json(capsys: pytest.CaptureFixture[str], seeded: str) 
     header, alice, bob = out.splitlines()[:3]
     assert header.split() == ["user", "tokens", "max_tokens", "burst", "refill_count", "refill_interval", "granted", "denied", "operator"]
     assert alice.split() == ["alice", "7", "10", "5", "1", "3600s", "3", "0"]
-    assert bob.split() == ["bob{ops}", "5", "4", "1", "2", "30s", "0", "0", "yes"]
+    # Created by operator settings: full at their own max_tokens (4), not the default's 10 clamped to 5.
+    assert bob.split() == ["bob{ops}", "4", "4", "1", "2", "30s", "0", "0", "yes"]
     assert "token_bucket:stray" in out and "token_bucket:{broken}" in out and "2 invalid keys" in out
 
     code, out, _ = run(capsys, "status", "--json", "--url", seeded)  # common options after the command too

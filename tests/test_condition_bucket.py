@@ -407,10 +407,24 @@ def test_reconfigure_settles_then_clamps(clock):
     clock.advance(SEC + SEC // 2)
     bucket.reconfigure(cfg(max_tokens=20, refill_count=5, refill_interval=2.0))
     assert bucket.tokens == 1  # the old rate paid its whole tick, not the half one
-    clock.advance(2 * SEC - 1)
-    assert bucket.tokens == 1  # the new tick started at the change
+    # The half old tick carries over as half a new (2 s) tick: 1 s more, not 2.
+    clock.advance(SEC - 1)
+    assert bucket.tokens == 1
     clock.advance(1)
     assert bucket.tokens == 6
+
+
+def test_settings_alternating_on_every_change_still_refill(clock):
+    """Issue 8 §1 in one process: 1 per 1 s and 2 per 2 s, switched ten times a second for 6 s."""
+    one, two = cfg(max_tokens=5, refill_count=1, refill_interval=1.0), cfg(max_tokens=5, refill_count=2, refill_interval=2.0)
+    bucket = ConditionBucket(one, clock=clock)
+    assert bucket.try_acquire(5)
+    granted = 0
+    for step in range(60):
+        clock.advance(SEC // 10)
+        bucket.reconfigure(two if step % 2 == 0 else one)
+        granted += bucket.try_acquire()
+    assert granted in (5, 6)  # what 6 s at one token a second pays; 0 when a change restarted the tick
 
 
 # -- close -----------------------------------------------------------------------
@@ -566,3 +580,82 @@ def test_matches_the_model_on_a_fake_clock(config, steps):
             got = bucket.try_acquire(arg) if op == "take" else bucket.acquire(arg, timeout=0)
             assert got == out.allowed
         assert bucket.tokens == model.refill(level, current, clock()).tokens
+
+
+# -- wake-ups --------------------------------------------------------------------
+
+
+def test_a_grant_wakes_only_the_waiter_whose_turn_it_is(clock):
+    """Issue 8 §4: every grant used to wake every waiter (notify_all); now one wake-up per grant.
+
+    A fake clock and hour-long ticks: no waiter's own timer fires during the
+    test, so every wake-up counted was caused by the bucket. One poke when the
+    tokens are there wakes the head; each grant then wakes exactly the next.
+    """
+    waiters = 8
+    bucket = ConditionBucket(cfg(max_tokens=waiters, refill_count=waiters, refill_interval=3600.0), clock=clock)
+    assert bucket.try_acquire(waiters)
+    calls = [Call(bucket.acquire, 1) for _ in range(waiters)]
+    queue_in_order(bucket, calls)
+    assert bucket._wakeups == 0  # newcomers wake nobody
+    clock.advance(3600 * SEC)
+    poke(bucket)
+    assert [call.outcome() for call in calls] == [True] * waiters
+    assert bucket._wakeups == waiters  # notify_all on every grant: 19 here before issue 8
+
+
+def test_a_waiter_giving_up_wakes_only_those_it_lets_go_first(clock):
+    bucket = ConditionBucket(cfg(max_tokens=1, refill_count=1, refill_interval=3600.0), clock=clock)
+    assert bucket.try_acquire(1)
+    head = Call(bucket.acquire, 1, timeout=2 * 3600)
+    others = [Call(bucket.acquire, 1) for _ in range(4)]
+    queue_in_order(bucket, [head, *others])
+    woken = bucket._wakeups
+    bucket.reconfigure(cfg(max_tokens=1, refill_count=1, refill_interval=10_000.0))  # head's wait is now out of reach
+    assert head.outcome() is False
+    wait_until(lambda: bucket.waiting == 4)
+    assert bucket._wakeups - woken == 1  # only the head, which had to give up
+    bucket.close()
+    assert all(isinstance(call.outcome(), BucketClosed) for call in others)
+
+
+def _model_plan(bucket: ConditionBucket, tickets, now: int):
+    """The queue's prediction written with limiter.model, for comparison with the bucket's own."""
+    settings, level, t, plan = bucket.config.settings(), model.Level(bucket._tokens, bucket._anchor), now, []
+    for n, deadline, doomed in tickets:
+        plan.append(None)
+        if doomed or n > settings.ceiling:
+            continue
+        due = t
+        outcome = model.take(level, settings, n, due)
+        if not outcome.allowed:
+            due += outcome.wait_us
+            outcome = model.take(outcome.level, settings, n, due)
+            assert outcome.allowed
+        if deadline is None or due <= deadline:
+            level, t, plan[-1] = outcome.level, due, due
+    return plan
+
+
+@given(
+    st.builds(cfg, max_tokens=st.integers(1, 12), burst=st.integers(0, 6), refill_count=st.integers(1, 4),
+              refill_interval=st.sampled_from([0.001, 0.0015, 0.01, 1.0])),
+    st.integers(0, 18), st.integers(-3 * SEC, 3 * SEC),
+    st.lists(st.tuples(st.integers(1, 20), st.one_of(st.none(), st.integers(0, 5 * SEC)), st.booleans()), max_size=12),
+)
+@settings(max_examples=300, deadline=None)
+def test_plan_is_the_model(config, tokens, anchor_offset, tickets):
+    from limiter.condition import _Ticket
+
+    clock = FakeClock()
+    bucket = ConditionBucket(config, clock=clock)
+    now = clock.now
+    bucket._tokens, bucket._anchor = min(tokens, config.ceiling), now + anchor_offset
+    queued = []
+    for n, deadline, doomed in tickets:
+        ticket = _Ticket(n, None if deadline is None else now + deadline, None)
+        ticket.doomed = doomed
+        queued.append(ticket)
+    bucket._queue.extend(queued)
+    expected = _model_plan(bucket, [(t.n, t.deadline_us, t.doomed) for t in queued], now)
+    assert [bucket._plan(now)[t] for t in queued] == expected

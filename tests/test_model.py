@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,10 +116,45 @@ def test_change_settles_at_old_settings_first():
     old, new = s(), s(refill_count=5, interval_us=2 * S)
     level = model.change(Level(0, T0), old, new, T0 + S + S // 2)
     assert level.tokens == 1  # the old rate paid its one whole tick
-    # The half old tick is not paid at the new rate: a new tick starts at the change.
-    assert level.anchor_us == T0 + S + S // 2
-    assert model.refill(level, new, T0 + 3 * S + S // 2 - 1).tokens == 1
-    assert model.refill(level, new, T0 + 3 * S + S // 2).tokens == 6
+    # Half of the old tick had elapsed: half of the new 2 s tick has, so it ends 1 s after the change.
+    assert level.anchor_us == T0 + S // 2
+    assert model.refill(level, new, T0 + 2 * S + S // 2 - 1).tokens == 1
+    assert model.refill(level, new, T0 + 2 * S + S // 2).tokens == 6
+
+
+def test_change_of_rate_keeps_the_elapsed_fraction_rounded_down():
+    old, new = s(interval_us=3_000), s(interval_us=1_000)
+    # 2,000 of 3,000 µs elapsed is 666.67 of 1,000: 666, never 667.
+    level = model.change(Level(0, T0), old, new, T0 + 2_000)
+    assert level == Level(0, T0 + 2_000 - 666)
+    back = model.change(level, new, old, T0 + 2_000)
+    assert back == Level(0, T0 + 2_000 - 1_998)  # 666 of 1,000 is 1,998 of 3,000: never more
+
+
+def test_alternating_defaults_still_refill():
+    """The issue-8 case: 1 per 1 s and 2 per 2 s, alternating on every call, 10 calls a second."""
+    a, b = s(max_tokens=5, refill_count=1, interval_us=S), s(max_tokens=5, refill_count=2, interval_us=2 * S)
+    level, settings, granted = Level(0, T0), a, 0
+    for step in range(1, 61):
+        now = T0 + step * (S // 10)
+        new = b if settings is a else a
+        level = model.change(level, settings, new, now)
+        settings = new
+        out = model.take(level, settings, 1, now)
+        level, granted = out.level, granted + out.allowed
+    assert granted in (5, 6)  # what one service alone gets in 6 s (the old rule gave 0)
+
+
+def test_a_full_bucket_still_anchors_at_now():
+    level = model.change(Level(3, T0), s(max_tokens=3), s(max_tokens=3, interval_us=7 * S), T0 + S // 3)
+    assert level == Level(3, T0 + S // 3)
+
+
+def test_a_clock_that_stepped_back_counts_as_at_most_one_tick_not_begun():
+    old, new = s(interval_us=1_000), s(interval_us=4_000)
+    level = model.change(Level(0, T0 + 10 * S), old, new, T0)  # anchor 10 s in the future
+    assert level == Level(0, T0 + 4_000)
+    assert model.change(Level(0, T0 + 500), old, new, T0) == Level(0, T0 + 2_000)
 
 
 def test_change_with_same_rate_keeps_the_partial_tick():
@@ -195,8 +232,39 @@ def test_change_never_exceeds_what_either_setting_would_pay(case, new, d1, d2):
     changed = model.change(level, old, new, t1)
     assert changed.tokens == min(model.refill(level, old, t1).tokens, new.ceiling)
     later = model.refill(changed, new, t1 + d2)
-    same_rate = (old.refill_count, old.interval_us) == (new.refill_count, new.interval_us)
-    # A new rate counts its ticks from the change; the same rate may finish the tick in progress.
-    ticks = (d2 + (t1 - changed.anchor_us if same_rate else 0)) // new.interval_us
+    # The new settings may finish the tick in progress, as the same fraction of their own tick.
+    settled = model.refill(level, old, t1)
+    carried = (t1 - settled.anchor_us) * new.interval_us // old.interval_us
+    ticks = (d2 + carried) // new.interval_us
     assert changed.anchor_us <= t1
     assert later.tokens <= min(new.ceiling, changed.tokens + ticks * new.refill_count)
+
+
+INTERVALS = [1_000, 1_001, 1_500, 2_000, 3_000, 7_919, S, 2 * S]
+
+
+@given(st.sampled_from(INTERVALS), st.lists(st.tuples(st.integers(0, 3 * S), st.sampled_from(INTERVALS)), max_size=80))
+@settings(max_examples=300)
+def test_no_sequence_of_changes_starves_a_bucket_or_pays_early(first, steps):
+    """Ticks paid under any sequence of rate changes, against the real time spent under each rate.
+
+    One token per tick and a ceiling never reached, so tokens count ticks. With
+    T the sum over the steps of (time under a rate / its interval): never more
+    than floor(T) ticks (no change brings a tick earlier), and each change loses
+    less than one microsecond of the new tick, so at least floor(T - sum of
+    1 / new interval): time spent under any rates always pays, callers that
+    alternate on every call included.
+    """
+    cfg = Settings(10**12, 0, 1, first)
+    level, now = Level(0, T0), T0
+    elapsed_ticks, lost = Fraction(0), Fraction(0)
+    for dt, interval in steps:
+        now += dt
+        elapsed_ticks += Fraction(dt, cfg.interval_us)
+        new = Settings(10**12, 0, 1, interval)
+        level = model.change(level, cfg, new, now)
+        lost += Fraction(1, interval)
+        cfg = new
+    paid = model.refill(level, cfg, now).tokens
+    assert paid <= elapsed_ticks
+    assert paid >= int(elapsed_ticks - lost)

@@ -232,7 +232,11 @@ def test_live_configure_settles_at_the_old_settings_first(redis_client):
     state = lim.configure("s", new)
     expected = model.change(level_of(before), old.settings(), new.settings(), state.now_us)
     assert (state.tokens, state.anchor_us) == (expected.tokens, expected.anchor_us)
-    assert state.tokens >= 2 and state.anchor_us == state.now_us  # new rate starts now, nothing retroactive
+    # The old rate paid its two whole ticks; the part of the third already elapsed
+    # carries into the new 10 s tick as the same fraction, rounded down.
+    settled = model.refill(level_of(before), old.settings(), state.now_us)
+    assert state.tokens >= 2
+    assert state.now_us - state.anchor_us == (state.now_us - settled.anchor_us) * new.interval_us // old.interval_us
     assert state.overridden and state.config == new
     # Clamped to the new ceiling when the old level was higher.
     lim.configure("s", BucketConfig(max_tokens=1, **FROZEN))
@@ -243,8 +247,8 @@ def test_operator_settings_win_over_every_callers_default_and_persist(redis_clie
     a = RedisLimiter(redis_client, default=BucketConfig(max_tokens=2, **FROZEN))
     b = RedisLimiter(redis_client, default=BucketConfig(max_tokens=50, **FROZEN))
     a.configure("o", BucketConfig(max_tokens=3, **FROZEN))
-    # A change never grants tokens: the new bucket held a's 2 tokens when it was configured.
-    assert [b.try_acquire("o").allowed for _ in range(3)] == [True, True, False]
+    # A bucket created by operator settings starts full at their max_tokens (not a's 2).
+    assert [b.try_acquire("o").allowed for _ in range(4)] == [True, True, True, False]
     b.reset("o")  # refill to the operator's max_tokens, not b's default of 50
     assert [b.try_acquire("o").allowed for _ in range(4)] == [True, True, True, False]
     assert redis_client.pttl("token_bucket:{o}") == -1

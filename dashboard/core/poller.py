@@ -39,13 +39,18 @@ from dashboard.core.protocol import BucketRow, InvalidKey, Snapshot
 from limiter.config import BucketConfig
 from limiter.model import MAX_SAFE_INT, Level, Settings, ceil_div, change, refill
 
-FIELDS = ("tokens", "anchor_us", "max_tokens", "burst", "refill_count", "interval_us", "operator", "granted", "denied")
+FIELDS = ("tokens", "anchor_us", "max_tokens", "burst", "refill_count", "interval_us", "operator", "granted", "denied",
+          "default_changes", "other_default")  # the last two exist only once callers disagreed
 _FIELDS_B = tuple(f.encode() for f in FIELDS)
 CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and the time one batch holds a connection
 
-# The reply to `HMGET key <9 fields>` + `PTTL key` when all nine fields are plain
-# non-negative integers (every bucket the script wrote): matched in C, in one go.
-_BUCKET_REPLY = re.compile(rb"\*9\r\n" + rb"\$\d+\r\n(\d+)\r\n" * 9 + rb":(-?\d+)\r\n")
+# The reply to `HMGET key <11 fields>` + `PTTL key` when the nine bucket fields are
+# plain non-negative integers (every bucket the script wrote) and the disagreement
+# record is absent or well-formed: matched in C, in one go.
+_BUCKET_REPLY = re.compile(
+    rb"\*11\r\n" + rb"\$\d+\r\n(\d+)\r\n" * 9
+    + rb"(?:\$-1\r\n|\$\d+\r\n(\d+)\r\n)(?:\$-1\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
+)
 _HMGET_TAIL = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in _FIELDS_B)
 
 
@@ -110,6 +115,16 @@ def _optional(raw: object) -> object:
     return b"0" if raw is None else raw
 
 
+def _other_default(raw: object) -> BucketConfig | None:
+    """The ``other_default`` field ("<max_tokens> <burst> <refill_count> <interval_us>"); None if absent."""
+    if raw is None or raw == b"" or raw == "":
+        return None
+    parts = raw.split() if isinstance(raw, (bytes, str)) else ()
+    if len(parts) != 4:
+        raise ReadError("has a malformed other_default field; it was not written by tbdash")
+    return _config_of(tuple(parts)).config  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- rates
 
 
@@ -154,8 +169,9 @@ def build_row(
     default: Settings | None,
     rates: Rates | None,
 ) -> BucketRow:
-    """A `BucketRow` from the nine HMGET values (``FIELDS`` order); raises `ReadError`."""
-    tokens_raw, anchor_raw, mt, b, rc, iv, operator_raw, granted_raw, denied_raw = values
+    """A `BucketRow` from the HMGET values (``FIELDS`` order); raises `ReadError`."""
+    tokens_raw, anchor_raw, mt, b, rc, iv, operator_raw, granted_raw, denied_raw = values[:9]
+    changes_raw, other_raw = (values[9], values[10]) if len(values) > 9 else (None, None)
     if tokens_raw is None and anchor_raw is None and mt is None:
         raise ReadError("is a hash without bucket fields; it was not written by tbdash")
     if tokens_raw is None or anchor_raw is None or mt is None or b is None or rc is None or iv is None:
@@ -165,6 +181,7 @@ def build_row(
         tokens, anchor = _lua_int(tokens_raw, 0), _lua_int(anchor_raw, 0)
         operator = _lua_int(_optional(operator_raw), 0)
         granted, denied = _lua_int(_optional(granted_raw), 0), _lua_int(_optional(denied_raw), 0)
+        changes = _lua_int(_optional(changes_raw), 0)
     except ReadError:
         raise ReadError("has missing or non-numeric fields; it was not written by tbdash") from None
     if operator > 1:
@@ -179,6 +196,7 @@ def build_row(
         settings = default
         config = BucketConfig.from_settings(default)
     level = refill(level, settings, now_us)
+    other = _other_default(other_raw)
     gps, dps = rates.update(user, granted, denied, now_us) if rates is not None else (None, None)
     return BucketRow(
         user=user,
@@ -190,6 +208,8 @@ def build_row(
         ttl_ms=pttl if pttl >= 0 else None,
         grants_per_s=gps,
         denials_per_s=dps,
+        default_changes=changes,
+        other_default=other,
     )
 
 
@@ -214,7 +234,8 @@ def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> 
 
 _ROW_SLOTS = tuple(
     getattr(BucketRow, name).__set__
-    for name in ("user", "tokens", "config", "granted", "denied", "overridden", "ttl_ms", "grants_per_s", "denials_per_s")
+    for name in ("user", "tokens", "config", "granted", "denied", "overridden", "ttl_ms", "grants_per_s", "denials_per_s",
+                 "default_changes", "other_default")
 )
 
 
@@ -228,6 +249,8 @@ def new_row(
     ttl_ms: int | None,
     grants_per_s: float | None,
     denials_per_s: float | None,
+    default_changes: int = 0,
+    other_default: BucketConfig | None = None,
 ) -> BucketRow:
     """``BucketRow(...)`` (positional) at a third of the cost.
 
@@ -236,7 +259,7 @@ def new_row(
     test checks it equals the normal constructor.
     """
     row = object.__new__(BucketRow)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _ROW_SLOTS
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _ROW_SLOTS
     s0(row, user)
     s1(row, tokens)
     s2(row, config)
@@ -246,6 +269,8 @@ def new_row(
     s6(row, ttl_ms)
     s7(row, grants_per_s)
     s8(row, denials_per_s)
+    s9(row, default_changes)
+    s10(row, other_default)
     return row
 
 
@@ -256,7 +281,7 @@ def new_row(
 class _Read:
     """What one batch read produced, before rows are built."""
 
-    values: list[Any]  # per bucket: 9 values, or a ResponseError
+    values: list[Any]  # per bucket: 11 values, or a ResponseError
     pttls: list[int]
     now_us: int
 
@@ -325,7 +350,7 @@ class Poller:
         last = max(0, (len(keys) - 1) // self.chunk)
         for index in range(last + 1):
             batch = [k if isinstance(k, bytes) else k.encode() for k in keys[index * self.chunk : (index + 1) * self.chunk]]
-            payload = [b"*11\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n" % (len(k), k, _HMGET_TAIL, len(k), k) for k in batch]
+            payload = [b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n" % (2 + len(FIELDS), len(k), k, _HMGET_TAIL, len(k), k) for k in batch]
             if index == last:
                 payload.append(b"*1\r\n$4\r\nTIME\r\n")  # after the reads: never behind a state read here
             buf = await resp.exchange(self.client, b"".join(payload))
@@ -362,7 +387,7 @@ class Poller:
         cache_get, last_get, nxt = _config_cache.get, rates._last.get, rates._next
         append, row_of = rows.append, new_row
         for i, (user, values, pttl) in enumerate(zip(found.users, read.values, read.pttls)):
-            if type(values) is tuple and max(map(len, values)) <= 16:  # digits only, < 10**16
+            if type(values) is tuple and max(map(len, values[:9])) <= 16:  # digits only, < 10**16
                 cfg = cache_get(values[2:6])
                 operator = values[6]
                 if type(cfg) is _Config and (operator == b"0" or operator == b"1"):
@@ -383,8 +408,15 @@ class Poller:
                                     gps = (granted - previous[0]) / seconds
                                 if denied >= previous[1]:
                                     dps = (denied - previous[1]) / seconds
-                            append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps))
-                            continue
+                            changes, other = values[9], values[10]
+                            if changes is None and other is None:
+                                append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps))
+                                continue
+                            other_cfg = cache_get(tuple(other.split())) if other is not None else None
+                            if changes is not None and len(changes) <= 16 and type(other_cfg) is _Config:
+                                append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps,
+                                              int(changes), other_cfg.config))
+                                continue  # (otherwise the general path below builds the row)
             if isinstance(values, Exception):
                 if "WRONGTYPE" in str(values):
                     wrong_type.append(i)
@@ -435,8 +467,8 @@ def _parse_batch(buf: bytes, count: int, values: list[Any], pttls: list[int]) ->
         m = match(buf, pos)
         if m is not None:
             groups = m.groups()
-            values.append(groups[:9])
-            pttls.append(int(groups[9]))
+            values.append(groups[:11])
+            pttls.append(int(groups[11]))
             pos = m.end()
             continue
         hm, pos = resp.parse(buf, pos)  # nulls, odd values, errors: the general parser

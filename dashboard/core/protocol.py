@@ -25,6 +25,10 @@ class BucketRow:
     ttl_ms: int | None  # None: persists
     grants_per_s: float | None = None  # from counter deltas between polls; None on first sight
     denials_per_s: float | None = None
+    # Callers that disagree on the default: how many times one replaced another's,
+    # and the last default so replaced (None if never). See the README's data model.
+    default_changes: int = 0
+    other_default: BucketConfig | None = None
 
     @property
     def ceiling(self) -> int:

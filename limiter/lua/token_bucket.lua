@@ -12,19 +12,27 @@
 -- acquire:     ARGV[3] n (tokens, 1..ceiling)   ARGV[4] request id ("" for none): a retry
 --              of the same request id returns the first answer instead of debiting twice
 -- configure:   ARGV[3] "<max_tokens> <burst> <refill_count> <interval_us>": the operator's
---              settings; they persist until unconfigure or delete
+--              settings; they persist until unconfigure or delete. ARGV[4] "1" (the default
+--              when absent) creates a missing bucket, full at the operator's max_tokens;
+--              "0" leaves a missing bucket missing (nothing written, reply nil)
 --
 -- Reply of acquire, one string (it is the hot path; a string parses fastest):
 --   "<code> <allowed> <tokens> <wait_us> <ceiling> <now_us>"
 --   code 0 = ok, 1 = n is larger than the ceiling (nothing written), 2 = replayed request id
--- Reply of every other op (peek of a missing bucket replies nil):
+-- Reply of delete: 1 if a bucket was deleted, 0 if there was none.
+-- Reply of peek, configure, unconfigure, reset (nil for a missing bucket, except
+-- configure with ARGV[4] "1"; nothing is written when the reply is nil):
 --   { 0, 0, tokens, 0, max_tokens, burst, refill_count, interval_us,
---     granted, denied, operator, now_us, anchor_us }
+--     granted, denied, operator, now_us, anchor_us, default_changes, other_default }
+--   default_changes: how many times a caller's default replaced a different stored
+--   default (callers disagree); other_default: the last default so replaced, as
+--   "<max_tokens> <burst> <refill_count> <interval_us>", or "" if none ever was.
 -- Errors: "ERR token_bucket: ..." for bad arguments, a wrong-type key or corrupt fields;
 -- they are raised before the first write, so a bad key is never half-changed.
 --
 -- Hash fields: tokens anchor_us max_tokens burst refill_count interval_us operator
 --              granted denied req ("<request id> <allowed> <wait_us>" of the last consume)
+--              default_changes other_default (only once callers disagreed)
 
 local MAX_SAFE = 9007199254740991
 local key = KEYS[1]
@@ -98,13 +106,51 @@ local function wait_for(tokens, anchor, s, n, now)
   return anchor + ceil_div(missing, s.count) * s.interval - now
 end
 
--- model.change
+-- BEGIN mul_div (tests/test_script_arithmetic.py runs this block on its own)
+-- q, r with a * b = q * c + r and 0 <= r < c, exactly, for integers 0 <= a <= c and
+-- 1 <= b, c <= MAX_SAFE. a * b may exceed 2^53, where doubles are no longer exact,
+-- so the product is built bit by bit of b, keeping the remainder below c: every
+-- intermediate value stays an integer below 2^53.
+local function mul_div(a, b, c)
+  local p = a * b
+  if p <= MAX_SAFE then -- exact (a larger true product rounds to >= 2^53)
+    local r = math.fmod(p, c) -- fmod is exact
+    return (p - r) / c, r
+  end
+  local bit = 1
+  while bit * 2 <= b do bit = bit * 2 end
+  local q, r = 0, 0
+  while bit >= 1 do
+    q = q * 2 -- (q, r) := 2 * (q, r)
+    if r >= c - r then r, q = r - (c - r), q + 1 else r = r + r end
+    if b >= bit then -- add a for this bit of b
+      b = b - bit
+      if r >= c - a then r, q = r - (c - a), q + 1 else r = r + a end
+    end
+    bit = bit / 2
+  end
+  return q, r
+end
+-- END mul_div
+
+-- model.scaled_elapsed: floor(elapsed * new_interval / old_interval), |elapsed| <= old_interval
+local function scaled_elapsed(elapsed, old, new)
+  if elapsed >= 0 then return (mul_div(elapsed, new.interval, old.interval)) end
+  local q, r = mul_div(-elapsed, new.interval, old.interval)
+  if r > 0 then q = q + 1 end
+  return -q
+end
+
+-- model.change: settle at the old settings, clamp, keep the elapsed fraction of the tick
 local function change(tokens, anchor, old, new, now)
   tokens, anchor = refill(tokens, anchor, old, now)
-  if tokens > new.ceiling then tokens = new.ceiling end
-  if old.count ~= new.count or old.interval ~= new.interval then anchor = now end
-  if tokens >= new.ceiling then anchor = now end
-  return tokens, anchor
+  if tokens >= new.ceiling then return new.ceiling, now end
+  local elapsed = now - anchor
+  if elapsed < -old.interval then elapsed = -old.interval end -- a clock that stepped back
+  local scaled = scaled_elapsed(elapsed, old, new)
+  if scaled > now then return tokens, 0 end
+  if -scaled > MAX_SAFE - now then return tokens, MAX_SAFE end
+  return tokens, now - scaled
 end
 
 -- Validate the arguments before touching anything.
@@ -115,7 +161,7 @@ if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
 local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
 if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
 
-local n, request, wanted, reply
+local n, request, wanted, create, reply
 if op == 'acquire' then
   n = int(ARGV[3], 1)
   if not n and ARGV[3] and string.find(ARGV[3], '^%d+$') and tonumber(ARGV[3]) >= 1 then
@@ -126,6 +172,8 @@ if op == 'acquire' then
 elseif op == 'configure' then
   wanted, err = settings_arg(ARGV[3], 'new')
   if not wanted then return fail(err) end
+  create = ARGV[4] or '1'
+  if create ~= '1' and create ~= '0' then return fail('create must be "1" or "0"') end
 end
 
 local t = redis.call('TIME')
@@ -164,25 +212,53 @@ if not exists and redis.call('EXISTS', key) == 1 then
 end
 
 if op == 'delete' then
-  redis.call('DEL', key)
-  return { 0, 0, 0, 0, 0, 0, 0, 0, granted, denied, operator, now, now }
+  return redis.call('DEL', key) -- 1 if a bucket was deleted, 0 if there was none
 end
 
 if not exists then
-  if op == 'peek' then return nil end
-  tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
+  -- Writes to a missing bucket that would only make sense on an existing one
+  -- write nothing: the caller learns it was missing (nil) instead of creating it.
+  if op == 'peek' or op == 'unconfigure' or op == 'reset' or (op == 'configure' and create == '0') then
+    return nil
+  end
+  if op == 'configure' then
+    -- An operator's bucket starts full at its own max_tokens, not the default's.
+    tokens, anchor, stored, operator = wanted.max, now, wanted, 1
+  else
+    tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
+  end
+end
+
+-- Disagreement record (read only when needed: the hot path never touches it).
+local changes, other
+local function read_disagreement()
+  local e = redis.call('HMGET', key, 'default_changes', 'other_default')
+  changes, other = int(e[1] or '0', 0), e[2] or ''
+  return changes and (other == '' or settings_arg(other, 'other default') ~= nil)
 end
 
 -- The settings in force: the operator's if any, else the caller's default.
--- A different default settles at the old one first, like any live change.
-local s, settings_changed = stored, not exists
+-- A different default settles at the old one first, like any live change, and
+-- is counted: the callers of this bucket disagree on its settings.
+local s, settings_changed, disagreed = stored, not exists, false
 if operator == 0 and not same(stored, default) then
+  if not read_disagreement() then
+    return fail(key .. ' has non-numeric disagreement fields; it was not written by tbdash')
+  end
+  if op ~= 'peek' then
+    changes, other = changes + 1, table.concat({ h[3], h[4], h[5], h[6] }, ' ')
+    disagreed = true
+  end
   tokens, anchor = change(tokens, anchor, stored, default, now)
   s, settings_changed = default, true
+elseif op ~= 'acquire' and exists and not read_disagreement() then
+  -- Every op but acquire replies with the record: validated before the first write.
+  return fail(key .. ' has non-numeric disagreement fields; it was not written by tbdash')
 end
 
 local function long_reply()
-  return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor }
+  return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor,
+           changes or 0, other or '' }
 end
 
 -- Fields to write; the settings fields only when they changed (the hot path writes 4).
@@ -236,6 +312,9 @@ if settings_changed then
   put('max_tokens', s.max); put('burst', s.burst); put('refill_count', s.count)
   put('interval_us', s.interval); put('operator', operator)
   put('granted', granted); put('denied', denied)
+end
+if disagreed then
+  put('default_changes', changes); put('other_default', other)
 end
 redis.call('HSET', key, unpack(fields))
 

@@ -75,3 +75,42 @@ async def test_sentinel_backend_names_the_primary(sentinel_group) -> None:
         await backend.delete("s{1}")
     finally:
         await backend.aclose()
+
+
+class _StaleReadBackend(RedisBackend):
+    """A backend whose read of the bucket happened just before the bucket expired.
+
+    Its `bucket()` answers with a row taken earlier; Redis itself is real, and by
+    the time the write runs the key is gone (as after an idle expiry).
+    """
+
+    stale_row = None
+
+    async def bucket(self, user):  # type: ignore[override]
+        return self.stale_row
+
+
+async def test_a_bucket_that_expires_between_the_read_and_the_write_is_not_recreated(
+    async_redis_client: redis.asyncio.Redis,
+) -> None:
+    backend = _StaleReadBackend(async_redis_client, prefix="tb", default=DEFAULT)
+    from limiter import AsyncRedisLimiter
+
+    lim = AsyncRedisLimiter(async_redis_client, prefix="tb", default=DEFAULT)
+    await lim.try_acquire("gone")
+    backend.stale_row = await RedisBackend.bucket(backend, "gone")
+    assert backend.stale_row is not None
+    await async_redis_client.delete("tb:{gone}")  # it expired
+
+    from dashboard.core.errors import NoSuchBucket
+
+    for call in (
+        lambda: backend.configure("gone", BucketConfig(max_tokens=99), create=False),
+        lambda: backend.reset("gone"),
+        lambda: backend.delete("gone"),
+    ):
+        with pytest.raises(NoSuchBucket):
+            await call()
+    assert await async_redis_client.exists("tb:{gone}") == 0
+    assert await async_redis_client.exists("tb:audit") == 0
+    await backend.aclose()

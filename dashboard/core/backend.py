@@ -175,8 +175,8 @@ class RedisBackend:
         """Make ``config`` the operator settings of ``user``; None when they already are (nothing written).
 
         ``create=False`` refuses a user with no bucket (`NoSuchBucket`), so a typo
-        does not make a persistent bucket. The check is a read before the write
-        (a bucket that appears in between is configured, never a harm).
+        does not make a persistent bucket. The script itself refuses a missing
+        bucket, so one that expires between the read and the write is not re-created.
         """
         self._writable("configure", user)
         old = await self.bucket(user)
@@ -184,7 +184,9 @@ class RedisBackend:
             raise NoSuchBucket(user, self.prefix, "configure")
         if old is not None and old.overridden and old.config == config:
             return None  # a no-op: no write, no audit entry
-        new = await self._guard(lambda: self._limiter_for(old).configure(user, config))
+        new = await self._guard(lambda: self._limiter_for(old).configure(user, config, create=create))
+        if new is None:
+            raise NoSuchBucket(user, self.prefix, "configure")
         return await self._record("configure", user, old, new)
 
     async def unconfigure(self, user: str) -> AuditEntry | None:
@@ -196,18 +198,23 @@ class RedisBackend:
         if not old.overridden:
             return None
         new = await self._guard(lambda: self.limiter.unconfigure(user))
+        if new is None:  # expired since the read: the script wrote nothing
+            raise NoSuchBucket(user, self.prefix, "unconfigure")
         return await self._record("unconfigure", user, old, new)
 
     async def reset(self, user: str) -> AuditEntry:
         self._writable("reset", user)
         old = await self._existing(user, "reset")
         new = await self._guard(lambda: self._limiter_for(old).reset(user))
+        if new is None:
+            raise NoSuchBucket(user, self.prefix, "reset")
         return await self._record("reset", user, old, new)
 
     async def delete(self, user: str) -> AuditEntry:
         self._writable("delete", user)
         old = await self._existing(user, "delete")
-        await self._guard(lambda: self.limiter.delete(user))
+        if not await self._guard(lambda: self.limiter.delete(user)):
+            raise NoSuchBucket(user, self.prefix, "delete")
         return await self._record("delete", user, old, None)
 
     async def _existing(self, user: str, action: str) -> BucketRow:

@@ -171,3 +171,26 @@ async def test_async_operator_writes(async_redis_client):
     assert (await lim.configure("a", BucketConfig(max_tokens=30, **FROZEN))).tokens == 30
     assert await lim.delete("a") is True
     assert await async_redis_client.keys("*") == []
+
+
+def test_status_names_buckets_whose_services_disagree(redis_client, redis_url, capsys):
+    """`tbdash status` says which services disagree, with both settings; --json carries them too."""
+    import json
+
+    from dashboard.cli import main
+
+    a = BucketConfig(max_tokens=5, refill_count=1, refill_interval=1.0)
+    b = BucketConfig(max_tokens=5, refill_count=2, refill_interval=2.0)
+    RedisLimiter(redis_client, default=a).try_acquire("shared")
+    RedisLimiter(redis_client, default=b).try_acquire("shared")
+    RedisLimiter(redis_client, default=a).try_acquire("alone")
+    assert main(["status", "--url", redis_url]) == 0
+    out = capsys.readouterr().out
+    assert "1 bucket whose services send different default settings" in out
+    assert "shared: max_tokens=5 burst=0 refill=2/2s now, max_tokens=5 burst=0 refill=1/1s before (1 time)" in out
+    assert "alone:" not in out
+    assert main(["status", "--json", "--url", redis_url]) == 0
+    rows = {r["user"]: r for r in json.loads(capsys.readouterr().out)["buckets"]}
+    assert rows["shared"]["default_changes"] == 1
+    assert rows["shared"]["other_default"] == {"max_tokens": 5, "burst": 0, "refill_count": 1, "refill_interval": 1.0}
+    assert rows["alone"]["default_changes"] == 0 and rows["alone"]["other_default"] is None

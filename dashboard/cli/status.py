@@ -23,7 +23,33 @@ def bucket_json(row: Any) -> dict[str, object]:
         "overridden": row.overridden,
         "ceiling": row.config.ceiling,
         "ttl_ms": row.ttl_ms,
+        # Callers (services) whose default settings differ: how often one replaced the other, and that other one.
+        "default_changes": row.default_changes,
+        "other_default": settings_json(row.other_default) if row.other_default is not None else None,
     }
+
+
+def settings_json(config: Any) -> dict[str, object]:
+    return {
+        "max_tokens": config.max_tokens,
+        "burst": config.burst,
+        "refill_count": config.refill_count,
+        "refill_interval": config.refill_interval,
+    }
+
+
+def settings_text(config: Any) -> str:
+    return f"max_tokens={config.max_tokens} burst={config.burst} refill={config.refill_count}/{seconds(config.refill_interval)}"
+
+
+def disagreement_lines(buckets: list[Any]) -> list[str]:
+    """A note per bucket whose callers send different default settings (they keep replacing each other)."""
+    lines = []
+    for r in buckets:
+        if r.default_changes and r.other_default is not None and not r.overridden:
+            times = f"{r.default_changes} time{'s' if r.default_changes != 1 else ''}"
+            lines.append(f"  {shown(r.user)}: {settings_text(r.config)} now, {settings_text(r.other_default)} before ({times})")
+    return lines
 
 
 def invalid_json(key: Any) -> dict[str, object]:
@@ -73,6 +99,12 @@ async def status(ctx: Context, backend: Any) -> int:
         ctx.print(f"no buckets under {backend.prefix}:")
     summary = f"{len(buckets)} bucket{'s' if len(buckets) != 1 else ''} under {backend.prefix}: on {backend.info.mode} {backend.info.server}"
     ctx.print(f"\n{summary}; read in {snapshot.poll_seconds * 1000:.0f} ms")
+    disagree = disagreement_lines(buckets)
+    if disagree:
+        ctx.print(f"\n{len(disagree)} bucket{'s' if len(disagree) != 1 else ''} whose services send different default settings"
+                  " (fix the services, or pin operator settings with tbdash set):")
+        for line in disagree:
+            ctx.print(line)
     if invalid:
         ctx.print(f"\n{len(invalid)} invalid key{'s' if len(invalid) != 1 else ''} under {backend.prefix}: (not valid buckets):")
         for line in table(("key", "reason"), [(shown(k.key), shown(k.reason)) for k in invalid], (False, False)):

@@ -439,8 +439,12 @@ class TbdashApp(App[None]):
         try:
             check = getattr(self.backend, "check_load", None)
             if check is not None:
-                await check(spec)  # refuses what can never succeed, before any request
-            stream = self.backend.load(spec)
+                # Refuses what can never succeed, before any request; the bucket it returns makes the
+                # load use the bucket's own stored settings, so a test load never rewrites a service's.
+                bucket = await check(spec)
+                stream = self.backend.load(spec, bucket=bucket)
+            else:
+                stream = self.backend.load(spec)
             self._load_stream = stream
             async for progress in stream:
                 last = progress

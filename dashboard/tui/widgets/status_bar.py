@@ -83,7 +83,7 @@ class StatusBar(Widget):
             server = server[:10] + "…" + server[-21:]
         left.append((59, fmt.safe_text(server)))  # a Sentinel names the primary: not tbdash's text
         if s.info.version:
-            left.append((20, Text(" · redis ", style="dim") + fmt.safe_text(s.info.version, style="dim", width=16)))
+            left.append((20, Text(f" · redis {fmt.safe_str(s.info.version, width=16)}", style="dim")))
 
         if s.buckets is not None:
             count = f"{s.buckets} bucket{'s' if s.buckets != 1 else ''}"

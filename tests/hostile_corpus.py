@@ -28,6 +28,7 @@ HOSTILE_IDS: dict[str, str] = {
     "zero-width": "ad\u200bmin",
     "nul": "nul\x00byte",
     "newline": "two\nlines",
+    "c1 csi": "c1\x9b31mx",
     "markup": "[bold red]x[/]",
     "link": "[link=https://evil.example]click[/link]",
     "non-utf-8": b"bad\xff\xfe".decode("utf-8", "surrogateescape"),
@@ -42,6 +43,7 @@ SHOWN: dict[str, str] = {
     "zero-width": "ad\\u200bmin",
     "nul": "nul\\x00byte",
     "newline": "two\\x0alines",
+    "c1 csi": "c1\\u009b31mx",
     "markup": "[bold red]x[/]",
     "link": "[link=https://evil.example]click[/link]",
     "non-utf-8": "bad\\xff\\xfe",
@@ -55,7 +57,10 @@ FORBIDDEN: dict[str, bytes] = {
     "bidi override": "\u202e".encode(),
     "zero width space": "\u200b".encode(),
     "nul": b"\x00",
+    "newline in an id": b"two\nlines",
+    "c1 csi": "\x9b".encode(),
     "non-utf-8": b"bad\xff",
+    "hyperlink from markup": b"\x1b]8;",
 }
 
 INVALID_KEY = "\x1b]0;PWNED\x07inv"  # a key of another type under the prefix, whose name is hostile

@@ -171,19 +171,15 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         op.go_to("osc-title")
         p.send("l")
         p.wait_for(f"Fire load at {SHOWN['osc-title']}", what="the load form")
-        print("AT FORM\n" + p.text())
         op.fill("rate", "40")
         p.send("tab")
         op.fill("duration", "0.3")
         p.send("ctrl+s")
         screen = p.wait_for(lambda s: "Close (esc)" in s and "done" in s, what="the load report")
         assert f"→ {SHOWN['osc-title']}" in screen
+        p.wait_for(f"Load on {SHOWN['osc-title']}", what="the load notification")
         p.send("escape")
         p.wait_for(lambda s: "Close (esc)" not in s, what="the load dialog closed")
-        import time as _t
-        for _ in range(3):
-            _t.sleep(0.4); print("\n".join(p.text().splitlines()[14:24])); print("----", len(p.raw))
-        p.wait_for(f"Load on {SHOWN['osc-title']}", what="the load notification")
 
         # Reset and delete: asked, refused.
         op.go_to("bidi")
@@ -202,21 +198,21 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         screen = p.wait_for(f"Drop operator settings of {SHOWN['sgr']}?", what="the drop-settings question")
         assert re.search(r"max_tokens\s+30\s+→\s+\d+", screen)
         p.send("y")
-        p.wait_for("operator settings dropped", what="the notification")
+        p.wait_for(lambda s: re.search(re.escape(SHOWN["sgr"]) + r" max \d+\+\d+ · .* · default", s) is not None, what="the defaults in force")
 
         # Help.
         p.send("?")
-        p.wait_for("Reading the table" if False else "Keys", what="the help")
+        p.wait_for("Keys", what="the help")
         p.send("escape")
         p.wait_for("user▲", what="the dashboard")
 
         # 160x45: the ids in full where the column allows, the audit and a dialog again.
         p.resize(160, 45)
-        screen = p.wait_for("grant/s", what="the wide layout")
-        for name, shown in SHOWN.items():
-            assert shown[:20] in screen, name
+        p.wait_for("grant/s", what="the wide layout")
+        # Every id, escaped, as far as the wider user column shows it (the table fills its rows as they come into view).
+        p.wait_for(lambda s: all(shown[:20] in s for shown in SHOWN.values()), what="every id in the wide table")
         p.send("a")
-        screen = p.wait_for("Audit log — ", what="the audit screen")
+        screen = p.wait_for("made through tbdash", what="the audit screen")
         assert "\\x1b]0;PWNED\\x07ops@[" in screen and SHOWN["sgr"] in screen
         p.send("escape")
         p.wait_for("grant/s", what="the dashboard")

@@ -37,6 +37,14 @@ class FormModal(ModalScreen[ResultT]):
     FormModal {
         align: right bottom;
     }
+    /* The dialog holds the bottom of the screen: notifications show at the top meanwhile
+       (a toast rack docked under a bottom-aligned dialog stays out of view). */
+    FormModal ToastRack {
+        dock: top;
+        align: right top;
+        margin-bottom: 0;
+        margin-top: 1;
+    }
     FormModal > #dialog {
         width: 76;
         max-width: 100%;

@@ -194,7 +194,7 @@ def test_audit_change_lines() -> None:
     old = {"max_tokens": 10, "burst": 0, "refill_interval": 1.0, "overridden": False}
     new = {"max_tokens": 20, "burst": 0, "refill_interval": 0.5, "overridden": True}
     text = describe_change(AuditEntry("1-0", 0.0, "me", "configure", "u", old, new))
-    assert text.plain.splitlines() == ["max_tokens 10 → 20", "refill_interval 1 → 0.5", "overridden False → True"]
+    assert text.plain.splitlines() == ["max_tokens 10 → 20", "refill_interval 1s → 500ms", "overridden no → yes"]
     assert describe_change(AuditEntry("1-0", 0.0, "me", "reset", "u", {"tokens": 3}, {"tokens": 3})).plain == "refilled to max_tokens"
     assert "max_tokens 10 → –" in describe_change(AuditEntry("1-0", 0.0, "me", "delete", "u", old, None)).plain
 

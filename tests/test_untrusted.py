@@ -24,6 +24,12 @@ HOSTILE = {
     "no-break space": ("alice\u00a0", "alice\\u00a0"),
     "non-utf-8 byte": (b"bad\xff\xfe".decode("utf-8", "surrogateescape"), "bad\\xff\\xfe"),
     "rich markup": ("[bold red]x[/]", "[bold red]x[/]"),  # shown literally by Text, not escaped here
+    # Default_Ignorable letters and marks: drawn as nothing, so "admin" and "admin" + one of them look alike.
+    "hangul filler": ("adm\u3164in", "adm\\u3164in"),
+    "choseong filler": ("\u115f", "\\u115f"),
+    "variation selector": ("admin\ufe0f", "admin\\ufe0f"),
+    "combining grapheme joiner": ("a\u034fb", "a\\u034fb"),
+    "variation selector supplement": ("a\U000e0100", "a\\U000e0100"),
 }
 
 
@@ -51,3 +57,14 @@ def test_json_fields_keep_utf8_ids_exact_and_non_utf8_ids_reversible() -> None:
     assert fields["user"] == "bad\\xff"
     assert base64.b64decode(fields["user_base64"]) == raw
     json.dumps(fields, ensure_ascii=False).encode("utf-8")  # valid UTF-8: no lone surrogates
+
+
+def test_ordinary_combining_marks_are_kept() -> None:
+    # A decomposed accent is a real character of the id, drawn in its cell: not an escape.
+    assert shown("jose\u0301") == "jose\u0301"
+
+
+def test_long_ids_are_escaped_the_same_way_and_not_kept() -> None:
+    long_id = "\x1b]0;PWNED\x07" * 2000
+    assert shown(long_id) == "\\x1b]0;PWNED\\x07" * 2000
+    assert "".join(text for text, _ in pieces(long_id)) == shown(long_id)

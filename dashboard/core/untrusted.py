@@ -8,7 +8,10 @@ that could act instead of being read is replaced by a visible escape:
   byte that is not valid UTF-8 (ids are decoded with ``surrogateescape``);
 * ``\\uNNNN`` / ``\\UNNNNNNNN`` for one code point: C1 controls, bidi
   overrides and isolates, zero-width and other invisible format characters,
-  line and paragraph separators, and spaces other than the ASCII space.
+  line and paragraph separators, spaces other than the ASCII space, and the
+  other code points Unicode says to render invisibly (Default_Ignorable: the
+  Hangul fillers, variation selectors, the combining grapheme joiner), which
+  would let two different ids look the same.
 
 Everything else (letters of any script, punctuation, emoji) is shown as it is.
 Rich markup is not this module's concern: the screens build `rich.text.Text`
@@ -30,12 +33,25 @@ from functools import lru_cache
 # hyphen...), Cs surrogates (undecodable bytes), Zl/Zp separators, Zs spaces
 # (but the ASCII space), Co private use and Cn unassigned (no agreed glyph).
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs", "Co", "Cn"})
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties) outside those categories:
+# letters and marks that terminals draw as nothing, or that change how the character before looks.
+_INVISIBLE_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong / jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+_INVISIBLE = frozenset(chr(code) for first, last in _INVISIBLE_RANGES for code in range(first, last + 1))
 # A quick pre-check: plain printable ASCII needs no work (the common case).
 _PLAIN_ASCII = re.compile(r"[ -~]*")
 
 
 def _needs_escape(char: str) -> bool:
-    return char != " " and unicodedata.category(char) in _ESCAPED_CATEGORIES
+    return char != " " and (unicodedata.category(char) in _ESCAPED_CATEGORIES or char in _INVISIBLE)
 
 
 def escape_char(char: str) -> str:
@@ -50,12 +66,23 @@ def escape_char(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-@lru_cache(maxsize=65_536)
+# Only short texts are cached: ids are attacker-chosen, and 65,536 ids of 10 KB each must not
+# stay in memory for the life of a dashboard.
+_CACHED_LENGTH = 256
+
+
 def shown(text: str) -> str:
     """``text`` with every character that could act on a terminal replaced by a visible escape."""
     if _PLAIN_ASCII.fullmatch(text):
         return text
+    return _shown_cached(text) if len(text) <= _CACHED_LENGTH else _escaped(text)
+
+
+def _escaped(text: str) -> str:
     return "".join(escape_char(c) if _needs_escape(c) else c for c in text)
+
+
+_shown_cached = lru_cache(maxsize=65_536)(_escaped)
 
 
 def pieces(text: str) -> list[tuple[str, bool]]:

@@ -29,6 +29,7 @@ from dashboard.tui.history import HistoryBook
 from dashboard.tui.messages import LoadFailed, LoadProgressed, PollFailed, SnapshotReady
 from dashboard.tui.polling import backoff, describe, is_disconnect, step_interval
 from dashboard.tui.screens.dashboard import DashboardScreen
+from dashboard.tui.screens.form_modal import FormModal
 from dashboard.tui.widgets.status_bar import Status
 from limiter.config import BucketConfig
 
@@ -207,12 +208,15 @@ class TbdashApp(App[None]):
                 self._notice_outside_changes(dashboard, snapshot)
             dashboard.banner.clear_problem()
             dashboard.render_snapshot(snapshot, stale=False)
+        for screen in self.screen_stack:  # an open edit or load dialog shows its bucket live
+            if isinstance(screen, FormModal):
+                screen.follow(snapshot)
         self.update_status()
         if was_down:
             before, now = self._server_before_outage, self.backend.info.server
             self._server_before_outage = None
             if before is not None and before != now:
-                self.notify(f"Failover: the primary moved from {before} to {now}.", severity="warning", timeout=10)
+                self.notify(f"Failover: the primary moved from {fmt.safe_str(before)} to {fmt.safe_str(now)}.", severity="warning", timeout=10, markup=False)
             else:
                 self.notify("Connection to Redis is back.", severity="information", timeout=4)
 
@@ -235,12 +239,12 @@ class TbdashApp(App[None]):
             parts = [f"{field} {before} → {after}" for field, before, after in changes(old.config, row.config)]
             if old.overridden != row.overridden:
                 parts.append("operator settings " + ("set" if row.overridden else "dropped"))
-            notes.append(f"{row.user}: {', '.join(parts)}")
+            notes.append(f"{fmt.safe_str(row.user, width=40)}: {', '.join(parts)}")
         if not notes:
             return
         if len(notes) > 3:
             notes = notes[:2] + [f"… and {len(notes) - 2} more buckets"]
-        self.notify("\n".join(notes), title="Settings changed outside this dashboard", severity="warning", timeout=8)
+        self.notify("\n".join(notes), title="Settings changed outside this dashboard", severity="warning", timeout=8, markup=False)
 
     def on_poll_failed(self, message: PollFailed) -> None:
         first = self.link not in ("disconnected", "failing")
@@ -252,7 +256,7 @@ class TbdashApp(App[None]):
         self._show_problem()
         self.update_status()
         if first:
-            self.notify(f"Redis poll failed: {self.error}", title="DISCONNECTED" if message.disconnected else "POLL FAILED", severity="error", timeout=6)
+            self.notify(f"Redis poll failed: {fmt.safe_str(self.error)}", title="DISCONNECTED" if message.disconnected else "POLL FAILED", severity="error", timeout=6, markup=False)
 
     def _show_problem(self) -> None:
         dashboard = self.dashboard
@@ -290,7 +294,7 @@ class TbdashApp(App[None]):
         load = None
         if run is not None and run.running:
             done = load_fraction(run) * 100
-            load = f"{run.spec.user} {min(done, 100):.0f}%"
+            load = f"{fmt.safe_str(run.spec.user, width=20)} {min(done, 100):.0f}%"
         table = dashboard.table
         dashboard.set_status(
             Status(
@@ -377,11 +381,11 @@ class TbdashApp(App[None]):
             else:
                 raise ValueError(f"unknown change {verb!r}")
         except AuditWriteFailed as exc:  # the change is live; only its audit entry is missing
-            self.notify(f"{user}: {verb} applied, but the audit entry could not be written: {fmt.redact(str(exc.cause))}", title="Not audited", severity="warning", timeout=10)
+            self.notify(f"{fmt.safe_str(user, width=40)}: {verb} applied, but the audit entry could not be written: {fmt.safe_str(fmt.redact(str(exc.cause)))}", title="Not audited", severity="warning", timeout=10, markup=False)
             self.poll_now()
             return
         except Exception as exc:
-            self.notify(f"{user}: {verb} failed — {fmt.redact(describe(exc))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8)
+            self.notify(f"{fmt.safe_str(user, width=40)}: {verb} failed — {fmt.safe_str(fmt.redact(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
             return
         done = {
             "configure": "new settings applied",
@@ -389,7 +393,7 @@ class TbdashApp(App[None]):
             "reset": "refilled to max_tokens",
             "delete": "bucket deleted",
         }[verb]
-        self.notify(f"{user}: {done} (audited).", title="Applied", timeout=4)
+        self.notify(f"{fmt.safe_str(user, width=40)}: {done} (audited).", title="Applied", timeout=4, markup=False)
         self.poll_now()
 
     # ------------------------------------------------------------------ load
@@ -435,8 +439,12 @@ class TbdashApp(App[None]):
         try:
             check = getattr(self.backend, "check_load", None)
             if check is not None:
-                await check(spec)  # refuses what can never succeed, before any request
-            stream = self.backend.load(spec)
+                # Refuses what can never succeed, before any request; the bucket it returns makes the
+                # load use the bucket's own stored settings, so a test load never rewrites a service's.
+                bucket = await check(spec)
+                stream = self.backend.load(spec, bucket=bucket)
+            else:
+                stream = self.backend.load(spec)
             self._load_stream = stream
             async for progress in stream:
                 last = progress
@@ -468,7 +476,7 @@ class TbdashApp(App[None]):
             run.running = False
             p = message.progress
             verb = "stopped" if p.cancelled else "done"
-            self.notify(f"Load on {p.spec.user} {verb}: {p.sent} sent, {p.granted} granted, {p.denied} denied, {p.errors} errors.", title="Load", timeout=6)
+            self.notify(f"Load on {fmt.safe_str(p.spec.user, width=40)} {verb}: {p.sent} sent, {p.granted} granted, {p.denied} denied, {p.errors} errors.", title="Load", timeout=6, markup=False)
             self.poll_now()
         self._load_changed()
 
@@ -478,7 +486,7 @@ class TbdashApp(App[None]):
             return
         run.error = fmt.redact(message.error)
         run.running = False
-        self.notify(f"Load failed: {run.error}", severity="error", timeout=8)
+        self.notify(f"Load failed: {fmt.safe_str(run.error)}", severity="error", timeout=8, markup=False)
         self._load_changed()
 
     def _load_changed(self) -> None:
@@ -506,6 +514,6 @@ class TbdashApp(App[None]):
         # Workers report through messages; an unexpected crash still must not go unseen.
         worker = event.worker
         if event.state.name == "ERROR" and worker.group not in ("poll",):
-            self.notify(f"{worker.description or worker.name} failed: {fmt.redact(str(worker.error))}", severity="error")
+            self.notify(f"{worker.description or worker.name} failed: {fmt.safe_str(fmt.redact(str(worker.error)))}", severity="error", markup=False)
         if worker.group == "poll" and event.state.name in ("ERROR",):
             self._polling = False

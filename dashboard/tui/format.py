@@ -2,6 +2,11 @@
 
 Everything returns ``str`` or a Rich ``Text`` built with ``Text(...)``, never
 markup: user ids and key names come from Redis and may contain ``[``.
+
+Text tbdash did not write (user ids, key names, audit fields, error messages
+that quote them) goes to the screen only through `safe_text` (a Rich ``Text``,
+escapes styled apart, clipped by terminal cells) or `safe_str` (a plain
+string, for notifications sent with ``markup=False``).
 """
 
 from __future__ import annotations
@@ -9,9 +14,17 @@ from __future__ import annotations
 import math
 import re
 
+from rich.cells import cell_len, get_character_cell_size
+from rich.style import StyleType
 from rich.text import Text
 
+from dashboard.core.untrusted import pieces, shown
 from limiter.config import BucketConfig
+
+#: How the escape of an invisible or control character looks (``\x1b``, ``\u202e``): set apart from
+#: the text around it, so a literal backslash in an id cannot pass for an escape.
+ESCAPE_STYLE = "reverse"
+ELLIPSIS = "…"
 
 FILL_LOW = 0.2  # below this a bucket is (nearly) empty: its users are being throttled
 FILL_MID = 0.5
@@ -121,3 +134,53 @@ def ago(delta: float) -> str:
     if delta < 3600:
         return f"{int(delta // 60)}m{int(delta % 60):02d}s"
     return f"{int(delta // 3600)}h{int(delta % 3600 // 60):02d}m"
+
+
+# ---------------------------------------------------------------------- text tbdash did not write
+
+
+def _cut(text: str, cells: int) -> str:
+    """The longest start of ``text`` that fits in ``cells`` terminal cells."""
+    used = 0
+    for index, char in enumerate(text):
+        used += get_character_cell_size(char)
+        if used > cells:
+            return text[:index]
+    return text
+
+
+def safe_text(text: str, *, style: StyleType = "", width: int | None = None, escape_style: StyleType = ESCAPE_STYLE) -> Text:
+    """Foreign ``text`` as a Rich ``Text``: control, bidi and invisible characters as visible escapes
+    styled apart, markup literal, and at most ``width`` cells (clipped with ``…``, never inside an escape)."""
+    out = Text(end="")
+    if width is not None and width <= 0:
+        return out
+    parts = pieces(text)
+    if width is None or sum(cell_len(piece) for piece, _ in parts) <= width:
+        for piece, is_escape in parts:
+            out.append(piece, style=_escape_of(style, escape_style) if is_escape else style)
+        return out
+    budget = width - 1  # one cell for the ellipsis
+    for piece, is_escape in parts:
+        size = cell_len(piece)
+        if size <= budget:
+            out.append(piece, style=_escape_of(style, escape_style) if is_escape else style)
+            budget -= size
+            continue
+        if not is_escape:  # half an escape could read as another one: drop it whole
+            out.append(_cut(piece, budget), style=style)
+        break
+    out.append(ELLIPSIS, style=style)
+    return out
+
+
+def _escape_of(style: StyleType, escape_style: StyleType) -> StyleType:
+    return f"{style} {escape_style}" if isinstance(style, str) and isinstance(escape_style, str) and style else escape_style
+
+
+def safe_str(text: str, *, width: int | None = None) -> str:
+    """Foreign ``text`` as a plain string (escaped as `safe_text` does, unstyled), at most ``width`` cells."""
+    escaped = shown(text)
+    if width is None or cell_len(escaped) <= width:
+        return escaped
+    return safe_text(text, width=width, escape_style="").plain

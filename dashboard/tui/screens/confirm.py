@@ -1,4 +1,9 @@
-"""A reusable yes/no modal; shows old → new for each changed field when given."""
+"""A reusable yes/no modal; shows old → new for each changed field when given.
+
+The questions the dashboard asks about one bucket (reset, drop operator
+settings, delete) are built here too, so each names its bucket the one safe
+way (`format.safe_text`) and says exactly what will change.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from dashboard.core.protocol import BucketRow
+from dashboard.tui import format as fmt
+from dashboard.tui.forms import changes as setting_changes
+from limiter.config import BucketConfig
+
+USER_WIDTH = 40  # cells of a user id in a question: the question must stay readable
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -59,7 +71,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def __init__(
         self,
-        title: str,
+        title: str | Text,
         *,
         message: str | Text = "",
         changes: Sequence[tuple[str, str, str]] = (),
@@ -75,7 +87,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(Text(self.title_text), id="title")
+            yield Label(Text(self.title_text) if isinstance(self.title_text, str) else self.title_text, id="title")
             if self.changes:
                 table = Table.grid(padding=(0, 2))
                 table.add_column(style="bold")
@@ -102,3 +114,53 @@ class ConfirmModal(ModalScreen[bool]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+def about_bucket(verb: str, row: BucketRow, end: str = "?") -> Text:
+    """``Reset bucket <user>?`` with the user id shown safely."""
+    return Text.assemble(f"{verb} ", fmt.safe_text(row.user, style="bold", width=USER_WIDTH), end)
+
+
+def config_changes(old: BucketConfig, new: BucketConfig, *, tokens: int | None = None) -> list[tuple[str, str, str]]:
+    """old → new rows for a change of settings: each setting that differs, the ceiling, clamped tokens."""
+    rows = setting_changes(old, new)
+    if new.ceiling != old.ceiling:
+        rows.append(("ceiling", str(old.ceiling), str(new.ceiling)))
+    if tokens is not None and tokens > new.ceiling:
+        rows.append(("tokens", str(tokens), f"{new.ceiling} (clamped)"))
+    return rows
+
+
+def reset_confirmation(row: BucketRow) -> ConfirmModal:
+    return ConfirmModal(
+        about_bucket("Reset bucket", row),
+        changes=[("tokens", str(row.tokens), str(row.config.max_tokens))] if row.tokens != row.config.max_tokens else (),
+        message=f"Refills it to max_tokens ({row.config.max_tokens}) now. Settings and counters stay.",
+        confirm_label="Reset",
+    )
+
+
+def unconfigure_confirmation(row: BucketRow, default: BucketConfig | None) -> ConfirmModal:
+    """Dropping operator settings: old → new is the bucket's settings → this dashboard's default settings."""
+    message = Text()
+    if default is None:
+        rows: list[tuple[str, str, str]] = []
+        message.append("The default settings of the services apply again")
+    else:
+        rows = config_changes(row.config, default, tokens=row.tokens)
+        if not rows:
+            message.append("The default settings are the same as these: only the operator flag goes. ")
+        message.append("tbdash's default settings ([limiter.default]) apply now; each service's next call brings its own default")
+    message.append(" (the bucket is settled at the current settings first). The settings stop persisting: an idle, full bucket expires.")
+    rows.insert(0, ("settings", "operator", "default"))
+    return ConfirmModal(about_bucket("Drop operator settings of", row), changes=rows, message=message, confirm_label="Drop settings", danger=True)
+
+
+def delete_confirmation(row: BucketRow) -> ConfirmModal:
+    what = "its tokens, counters and operator settings" if row.overridden else "its tokens and counters"
+    return ConfirmModal(
+        about_bucket("Delete bucket", row),
+        message=f"Forgets {what}. The next request starts a new, full bucket at the default settings.",
+        confirm_label="Delete",
+        danger=True,
+    )

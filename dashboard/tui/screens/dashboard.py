@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer
 from dashboard.core.protocol import BucketRow, Snapshot
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
+from dashboard.tui.screens import confirm
 from dashboard.tui.screens.confirm import ConfirmModal
 from dashboard.tui.widgets.banner import ConnectionBanner
 from dashboard.tui.widgets.bucket_table import COLUMNS, BucketTable, SortSpec
@@ -161,7 +162,7 @@ class DashboardScreen(Screen):
             return Text("")
         c = row.config
         text = Text()
-        text.append(row.user if len(row.user) <= 20 else row.user[:19] + "…", style="bold")
+        text.append_text(fmt.safe_text(row.user, style="bold", width=20))
         text.append(f" max {c.max_tokens}+{c.burst} · {fmt.refill(c)} · ")
         text.append(f"granted {row.granted} denied {row.denied}")
         text.append(" · operator" if row.overridden else " · default")
@@ -177,7 +178,7 @@ class DashboardScreen(Screen):
         title = Text("buckets", style="bold")
         if table.pattern:
             title.append("  filter ")
-            title.append(table.pattern, style="bold reverse")
+            title.append_text(fmt.safe_text(table.pattern, style="bold reverse", width=30, escape_style="underline"))
             title.append(f" {table.matched} match")
         if table.truncated:
             title.append(f"  first {table.row_count} of {table.matched} by sort; / narrows", style="italic")
@@ -305,38 +306,28 @@ class DashboardScreen(Screen):
 
         self.app.push_screen(EditBucketModal(row), edited)
 
-    def _confirm_then(self, verb: str, row: BucketRow, title: str, message: str, label: str, *, danger: bool) -> None:
+    def _confirm_then(self, verb: str, row: BucketRow, question: ConfirmModal) -> None:
         def decided(confirmed: bool | None) -> None:
             if confirmed:
                 self.tbdash.write(verb, row.user)
 
-        self.app.push_screen(ConfirmModal(title, message=message, confirm_label=label, danger=danger), decided)
+        self.app.push_screen(question, decided)
 
     def action_reset(self) -> None:
         row = self._current() if not self.tbdash.read_only else None
         if row is not None:
-            self._confirm_then(
-                "reset", row, f"Reset bucket {row.user}?",
-                f"Refills it to max_tokens ({row.config.max_tokens}) now. Settings and counters stay.", "Reset", danger=False,
-            )
+            self._confirm_then("reset", row, confirm.reset_confirmation(row))
 
     def action_unconfigure(self) -> None:
         row = self._current() if not self.tbdash.read_only else None
         if row is not None:
-            self._confirm_then(
-                "unconfigure", row, f"Drop operator settings of {row.user}?",
-                "The default settings of the services apply again (the bucket is settled at the current settings first).",
-                "Drop settings", danger=True,
-            )
+            default = getattr(self.tbdash.backend, "default", None)  # what `unconfigure` applies
+            self._confirm_then("unconfigure", row, confirm.unconfigure_confirmation(row, default))
 
     def action_delete(self) -> None:
         row = self._current() if not self.tbdash.read_only else None
         if row is not None:
-            self._confirm_then(
-                "delete", row, f"Delete bucket {row.user}?",
-                "Forgets its tokens, counters and operator settings. The next request starts a new, full bucket at the default settings.",
-                "Delete", danger=True,
-            )
+            self._confirm_then("delete", row, confirm.delete_confirmation(row))
 
     def action_audit(self) -> None:
         from dashboard.tui.screens.audit import AuditScreen

@@ -6,13 +6,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Static
 
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
-from dashboard.tui.forms import BUCKET_FIELDS, changes, config_fields, validate_bucket
-from dashboard.tui.screens.confirm import ConfirmModal
+from dashboard.tui.forms import BUCKET_FIELDS, config_fields, validate_bucket
+from dashboard.tui.screens.confirm import ConfirmModal, config_changes
 from dashboard.tui.screens.form_modal import FormModal
 from limiter.config import BucketConfig
 
@@ -35,12 +35,9 @@ class EditBucketModal(FormModal[BucketConfig | None]):
     EditBucketModal .field Input {
         width: 16;
     }
-    EditBucketModal .error {
-        padding-left: 17;
-    }
     EditBucketModal #preview {
         height: auto;
-        margin-top: 1;
+        min-height: 1;
     }
     EditBucketModal Button {
         margin-left: 2;
@@ -55,23 +52,15 @@ class EditBucketModal(FormModal[BucketConfig | None]):
     def __init__(self, row: BucketRow) -> None:
         super().__init__()
         self.row = row
+        self.opened_with = row  # the settings the form was filled from
         self.values = config_fields(row.config)
 
     def compose(self) -> ComposeResult:
-        row = self.row
         with VerticalScroll(id="dialog") as dialog:
-            dialog.border_title = Text(f"Edit bucket {row.user}")
-            about = Text()
-            about.append(f"now {row.tokens}/{row.ceiling} tokens · ")
-            about.append("operator settings" if row.overridden else "default settings")
-            about.append("\nsaving makes them operator settings: they persist (u drops them)")
-            yield Static(about, id="about")
+            dialog.border_title = self.title_for("Edit bucket", self.row.user)
+            yield Static(self._about(), id="about")
             for field in BUCKET_FIELDS:
-                with Horizontal(classes="field"):
-                    yield Label(field)
-                    yield Input(self.values[field], id=field, select_on_focus=True)
-                    yield Static(HINTS[field], classes="hint")
-                yield Static("", id=f"{field}-error", classes="error")
+                yield from self.field_row(field, self.values[field], HINTS[field])
             yield Static("", id="form-error", classes="error")
             yield Static("", id="preview")
             with Horizontal(id="buttons"):
@@ -82,23 +71,42 @@ class EditBucketModal(FormModal[BucketConfig | None]):
         self.query_one("#max_tokens", Input).focus()
         self._validate()
 
+    def _about(self) -> Text:
+        """The bucket now (live: the app hands every snapshot to the dialog) and what saving does to it."""
+        row = self.row
+        about = Text()
+        if not self.bucket_present:
+            about.append("this bucket is gone (expired or deleted)", style="bold yellow")
+            about.append("\nsaving creates it with these settings, as operator settings: they persist (u drops them)")
+            return about
+        about.append(f"now {row.tokens}/{row.ceiling} tokens · ")
+        if row.overridden:
+            about.append("operator settings: they persist (u drops them)")
+            about.append("\nsaving changes them; the services' defaults stay ignored")
+        else:
+            about.append("the services' default settings")
+            about.append("\nsaving makes them operator settings: they persist (u drops them)")
+        if row.config != self.opened_with.config or row.overridden != self.opened_with.overridden:
+            about.append("\n⚠ changed outside this form since it opened: old → new compares with the settings now", style="bold yellow")
+        return about
+
+    def bucket_changed(self, before: BucketRow) -> None:
+        self.query_one("#about", Static).update(self._about())
+        if before.config != self.row.config:
+            self._validate()  # "no changes yet" compares with the settings in force now
+
     def _raw(self) -> dict[str, str]:
         return {field: self.query_one(f"#{field}", Input).value for field in BUCKET_FIELDS}
 
     def _validate(self) -> BucketConfig | None:
         config, errors = validate_bucket(self._raw())
-        for field in BUCKET_FIELDS:
-            message = errors.get(field, "")
-            error = self.query_one(f"#{field}-error", Static)
-            error.update(Text(f"✗ {message}") if message else "")
-            error.set_class(bool(message), "-shown")
-            self.query_one(f"#{field}", Input).set_class(bool(message), "-invalid")
+        self.show_errors(BUCKET_FIELDS, errors, HINTS)
         form_error = self.query_one("#form-error", Static)
         form_error.update(Text(f"✗ {errors['']}") if "" in errors else "")
         form_error.set_class("" in errors, "-shown")
         preview = self.query_one("#preview", Static)
         if config is None:
-            preview.update("")
+            preview.update(Text("fix the values marked ✗ to see the new ceiling and refill rate", style="italic dim"))
         else:
             fill_time = -(-config.ceiling // config.refill_count) * config.refill_interval
             text = Text()
@@ -106,7 +114,7 @@ class EditBucketModal(FormModal[BucketConfig | None]):
             text.append(f" · refills {fmt.refill(config)} = {fmt.per_second(config.rate_per_second)}")
             text.append(f" · empty → full in {fmt.seconds(fill_time)}")
             if config == self.row.config:
-                text.append("\nno changes yet", style="italic dim")
+                text.append(" · no changes yet", style="italic dim")
             preview.update(text)
         review = self.query_one("#review", Button)
         review.disabled = config is None or config == self.row.config
@@ -138,14 +146,12 @@ class EditBucketModal(FormModal[BucketConfig | None]):
             if confirmed:
                 self.dismiss(config)
 
-        rows = changes(self.row.config, config)
-        if config.ceiling != self.row.ceiling:
-            rows.append(("ceiling", str(self.row.ceiling), str(config.ceiling)))
+        rows = config_changes(self.row.config, config, tokens=self.row.tokens)
         message = Text("Applied live: the bucket is settled at the old settings up to now, then the new ones apply", style="italic")
-        if self.row.tokens > config.ceiling:
-            message.append(f" (tokens are clamped from {self.row.tokens} to {config.ceiling})")
+        if not self.row.overridden:
+            message.append("; they become operator settings and persist (u drops them)")
         message.append(".")
         self.app.push_screen(
-            ConfirmModal(f"Change bucket {self.row.user}?", changes=rows, message=message, confirm_label="Apply"),
+            ConfirmModal(self.title_for("Change bucket", self.row.user) + "?", changes=rows, message=message, confirm_label="Apply"),
             decided,
         )

@@ -1,15 +1,23 @@
-"""The help screen: the keys (from the action table, so read-only hides writes here too) and how to read the screen."""
+"""The help screen: the keys (from the action table, so read-only hides writes here too) and how to read the screen.
+
+The text is Markdown (help.md), parsed once per process into one Rich
+renderable (`help_document`) and shown in a single `Static`. Textual's
+`Markdown` widget built a widget per block and list item (~150 of them) on
+every open, which took about a second each time.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
+from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
 from dashboard.tui import actions
 
@@ -33,6 +41,16 @@ def keys_markdown(read_only: bool) -> str:
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=2)
+def help_document(read_only: bool) -> Markdown:
+    """The whole help, parsed once (per ``read_only``): opening the help again costs no parsing."""
+    prose = HELP_FILE.read_text(encoding="utf-8")
+    if read_only:
+        prose = re.sub(r"<!-- writes -->.*?<!-- /writes -->\n?", "", prose, flags=re.S)
+    prose = re.sub(r"<!-- /?writes -->\n?", "", prose)
+    return Markdown(keys_markdown(read_only) + "\n" + prose, hyperlinks=False)
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen {
@@ -48,13 +66,8 @@ class HelpScreen(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
-    HelpScreen Markdown {
-        margin: 0;
-        padding: 0;
-    }
-    HelpScreen Markdown > *:first-child {
-        margin-top: 0;
-        padding-top: 0;
+    HelpScreen #help-text {
+        height: auto;
     }
     """
 
@@ -64,15 +77,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         read_only = bool(getattr(self.app, "read_only", False))
-        prose = HELP_FILE.read_text(encoding="utf-8")
-        if read_only:
-            prose = re.sub(r"<!-- writes -->.*?<!-- /writes -->\n?", "", prose, flags=re.S)
-        prose = re.sub(r"<!-- /?writes -->\n?", "", prose)
-        text = keys_markdown(read_only) + "\n" + prose
         with VerticalScroll(id="help") as scroll:
             scroll.border_title = "Help"
             scroll.border_subtitle = "↑ ↓ pgup pgdn scroll · escape closes"
-            yield Markdown(text)
+            yield Static(help_document(read_only), id="help-text")
 
     def on_mount(self) -> None:
         self.query_one("#help").focus()

@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, ProgressBar, Static
+from textual.widgets import Button, Input, ProgressBar, Static
 
 from dashboard.core.protocol import BucketRow, LoadProgress
 from dashboard.tui import format as fmt
@@ -59,9 +59,6 @@ class LoadModal(FormModal[None]):
     }
     LoadModal .field Input {
         width: 14;
-    }
-    LoadModal .error {
-        padding-left: 14;
     }
     LoadModal #run {
         height: auto;
@@ -110,6 +107,7 @@ class LoadModal(FormModal[None]):
     def __init__(self, row: BucketRow | None) -> None:
         super().__init__(classes="-form")
         self.row = row
+        self.bucket_present = row is not None
 
     # ------------------------------------------------------------------ layout
 
@@ -117,17 +115,11 @@ class LoadModal(FormModal[None]):
         row = self.row
         defaults = default_load(row.ceiling, row.config.rate_per_second) if row else {}
         with VerticalScroll(id="dialog") as dialog:
-            dialog.border_title = Text(f"Fire load at {row.user}" if row else "Load")
-            if row:
-                about = Text(f"bucket {row.tokens}/{row.ceiling} tokens · refills {fmt.refill(row.config)} = {fmt.per_second(row.config.rate_per_second)}")
-                yield Static(about, id="about")
+            dialog.border_title = self.title_for("Fire load at", row.user) if row else Text("Load")
+            yield Static(self._about(), id="about")
             with Vertical(id="form"):
                 for field in LOAD_FIELDS:
-                    with Horizontal(classes="field"):
-                        yield Label(field)
-                        yield Input(defaults.get(field, ""), id=field, select_on_focus=True)
-                        yield Static(HINTS[field], classes="hint")
-                    yield Static("", id=f"{field}-error", classes="error")
+                    yield from self.field_row(field, defaults.get(field, ""), HINTS[field])
             with Vertical(id="run"):
                 yield Static("", id="spec")
                 yield ProgressBar(total=1.0, show_eta=False, id="progress")
@@ -150,6 +142,26 @@ class LoadModal(FormModal[None]):
             self.query_one("#rate", Input).focus()
             self._validate()
 
+    def _about(self) -> Text:
+        """The bucket as of the newest snapshot (the app hands each one to the dialog), so a load is seen draining it."""
+        row = self.row
+        if row is None:
+            return Text("the bucket of this load is not in the table (filtered out, or gone)", style="italic")
+        if not self.bucket_present:
+            return Text("this bucket is gone (expired or deleted); a load creates it again", style="bold yellow")
+        about = Text()
+        about.append("bucket ")
+        about.append(f"{fmt.tokens(row.tokens)}/{fmt.tokens(row.ceiling)} tokens", style=f"bold {fmt.fill_style(row.fill)}")
+        about.append(f" · refills {fmt.refill(row.config)} = {fmt.per_second(row.config.rate_per_second)}")
+        if row.grants_per_s is not None:
+            about.append(f" · {fmt.rate(row.grants_per_s)} grant/s, {fmt.rate(row.denials_per_s)} deny/s")
+        return about
+
+    def bucket_changed(self, before: BucketRow) -> None:
+        self.query_one("#about", Static).update(self._about())
+        if before.ceiling != self.row.ceiling and self.has_class("-form"):
+            self._validate()  # "tokens per request" is checked against the ceiling
+
     def _set_mode(self, mode: str) -> None:
         for name in ("-form", "-running", "-finished"):
             self.set_class(name == mode, name)
@@ -161,12 +173,7 @@ class LoadModal(FormModal[None]):
             return None
         raw = {field: self.query_one(f"#{field}", Input).value for field in LOAD_FIELDS}
         spec, errors = validate_load(raw, user=self.row.user, ceiling=self.row.ceiling)
-        for field in LOAD_FIELDS:
-            message = errors.get(field, "")
-            error = self.query_one(f"#{field}-error", Static)
-            error.update(Text(f"✗ {message}") if message else "")
-            error.set_class(bool(message), "-shown")
-            self.query_one(f"#{field}", Input).set_class(bool(message), "-invalid")
+        self.show_errors(LOAD_FIELDS, errors, HINTS)
         self.query_one("#start", Button).disabled = spec is None
         return spec
 
@@ -188,7 +195,7 @@ class LoadModal(FormModal[None]):
         text = Text()
         text.append(f"{fmt.number(spec.rate)} req/s", style="bold")
         text.append(f" for {fmt.seconds(spec.duration)} · {spec.concurrency} in flight · {spec.tokens} token{'s' if spec.tokens != 1 else ''} each → ")
-        text.append(spec.user, style="bold")
+        text.append_text(fmt.safe_text(spec.user, style="bold", width=40))
         self.query_one("#spec", Static).update(text)
         bar = self.query_one("#progress", ProgressBar)
         progress = run.progress
@@ -202,9 +209,12 @@ class LoadModal(FormModal[None]):
             queued = progress.queued
             notes.append(f"{queued} request{'s' if queued != 1 else ''} waited for a free worker (Redis slower than the rate)\n", style="yellow")
         if progress is not None and getattr(progress, "last_error", ""):
-            notes.append(f"last error: {fmt.redact(progress.last_error)}\n", style="red")
+            notes.append("last error: ", style="red")
+            notes.append_text(fmt.safe_text(fmt.redact(progress.last_error), style="red"))
+            notes.append("\n")
         if run.error:
-            notes.append(f"✗ load failed: {fmt.redact(run.error)}", style="bold red")
+            notes.append("✗ load failed: ", style="bold red")
+            notes.append_text(fmt.safe_text(fmt.redact(run.error), style="bold red"))
         elif progress is not None and progress.cancelled:
             notes.append("stopped early: the counters above are the partial report", style="bold yellow")
         elif progress is not None and progress.done:

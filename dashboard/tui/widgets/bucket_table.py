@@ -378,7 +378,8 @@ class BucketTable(DataTable):
 
     def _placeholder(self, user: str) -> tuple[Text, ...]:
         cell = UserText(user)
-        cell.append("  " + _clip(user, (self._layout.user if self._layout else 12) - 2))
+        cell.append("  ")
+        cell.append_text(fmt.safe_text(user, width=(self._layout.user if self._layout else 12) - 2))
         return (cell, *(Text("") for _ in COLUMNS[1:]))
 
     def _render_visible(self) -> None:
@@ -461,7 +462,7 @@ class BucketTable(DataTable):
             user.append("● ", style=series_style(slot))
         else:
             user.append("  ")
-        user.append(_clip(row.user, layout.user - 2))
+        user.append_text(fmt.safe_text(row.user, width=layout.user - 2))
 
         tokens = Text(f"{fmt.tokens(row.tokens)}/{fmt.tokens(row.ceiling)}".rjust(layout.tokens), no_wrap=True)
         fill = fmt.fill_bar(row.fill, layout.bar, fill_colour)

@@ -9,6 +9,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from dashboard.core.protocol import InvalidKey
+from dashboard.tui import format as fmt
+
+KEY_WIDTH = 60  # cells of a key name at most: the reason must stay in view
 
 
 class InvalidKeys(VerticalScroll):
@@ -51,8 +54,9 @@ class InvalidKeys(VerticalScroll):
             if i:
                 text.append("\n")
             text.append("⚠ " if len(keys) == 1 else "  ")
-            text.append(key.key, style="bold")
-            text.append(f" — {key.reason}")
+            text.append_text(fmt.safe_text(key.key, style="bold", width=KEY_WIDTH))
+            text.append(" — ")
+            text.append_text(fmt.safe_text(key.reason))  # may quote a stored value
             if len(keys) == 1:
                 text.append(" (left untouched)", style="italic")
         self.query_one("#invalid-list", Static).update(text)

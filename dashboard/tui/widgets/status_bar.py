@@ -81,9 +81,9 @@ class StatusBar(Widget):
         server = s.info.server
         if len(server) > 32:  # a unix socket path in a temporary directory, say
             server = server[:10] + "…" + server[-21:]
-        left.append((59, Text(server)))
+        left.append((59, fmt.safe_text(server)))  # a Sentinel names the primary: not tbdash's text
         if s.info.version:
-            left.append((20, Text(f" · redis {s.info.version}", style="dim")))
+            left.append((20, Text(f" · redis {fmt.safe_str(s.info.version, width=16)}", style="dim")))
 
         if s.buckets is not None:
             count = f"{s.buckets} bucket{'s' if s.buckets != 1 else ''}"

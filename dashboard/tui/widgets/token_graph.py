@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from dashboard.tui import format as fmt
 from dashboard.tui.colours import SERIES, series_style
 
 CEILING_GREY = (140, 140, 140)
@@ -113,7 +114,7 @@ class TokenGraph(Widget):
         text = Text("tokens ", style="bold")
         for s in self.series:
             text.append("● ", style=series_style(s.slot))
-            text.append(s.user if len(s.user) <= 24 else s.user[:23] + "…")
+            text.append_text(fmt.safe_text(s.user, width=24))
             text.append("  ")
         text.rstrip()
         return text

@@ -106,13 +106,18 @@ def _x_forwarded_for(values: list[str]) -> list[str]:
 def _forwarded_for(values: list[str]) -> list[str]:
     """The ``for=`` node of each RFC 7239 element, rightmost last; ``""`` for an element without one.
 
-    Commas and semicolons inside quoted strings do not split. A malformed
-    element yields ``""``, which ends the walk like any unparsable entry.
+    Commas and semicolons inside quoted strings do not split. A header that
+    ends inside a quoted string is malformed as a whole and yields nothing:
+    a client's unbalanced quote would otherwise swallow the element its proxy
+    appended (``for=9.9.9.9;x="`` + ``, for=<real address>``) and choose the key.
     """
+    elements = _split_outside_quotes(",".join(values), ",")
+    if elements is None:
+        return []
     nodes: list[str] = []
-    for element in _split_outside_quotes(",".join(values), ","):
+    for element in elements:
         node = ""
-        for pair in _split_outside_quotes(element, ";"):
+        for pair in _split_outside_quotes(element, ";") or ():
             name, sep, value = pair.partition("=")
             if sep and name.strip().lower() == "for":
                 node = _unquote(value.strip())
@@ -120,7 +125,8 @@ def _forwarded_for(values: list[str]) -> list[str]:
     return nodes[-MAX_HOPS:]
 
 
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
+def _split_outside_quotes(text: str, sep: str) -> list[str] | None:
+    """``text`` split at ``sep`` outside quoted strings; None if it ends inside one."""
     parts, current, quoted, escaped = [], [], False, False
     for char in text:
         if escaped:
@@ -134,11 +140,14 @@ def _split_outside_quotes(text: str, sep: str) -> list[str]:
             current = []
             continue
         current.append(char)
+    if quoted or escaped:
+        return None
     parts.append("".join(current))
     return parts
 
 
 def _unquote(value: str) -> str:
+    """A token, or a quoted-string without its quotes and escapes; ``""`` when it is neither."""
     if len(value) >= 2 and value[0] == value[-1] == '"':
         inner, out, escaped = value[1:-1], [], False
         for char in inner:
@@ -149,7 +158,7 @@ def _unquote(value: str) -> str:
                 escaped = True
         return "".join(out)
     if '"' in value:
-        return ""  # an unbalanced quote: malformed
+        return ""
     return value
 
 

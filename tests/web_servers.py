@@ -60,8 +60,13 @@ class AppServer:
         if self.stack == "uvicorn-starlette":
             return [sys.executable, "-m", "uvicorn", "middleware_apps:starlette_app", "--factory",
                     "--host", "127.0.0.1", "--port", str(self.port), "--app-dir", str(TESTS_DIR),
-                    "--log-level", "warning", "--no-access-log", "--lifespan", "on"]
+                    "--log-level", "warning", "--no-access-log", "--lifespan", "on",
+                    # uvicorn rewrites scope["client"] from X-Forwarded-For when the peer is
+                    # 127.0.0.1 (its default): off, so the middleware alone reads the header.
+                    "--no-proxy-headers"]
         return [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{self.port}", "--threads=8",
+                # waitress 3 deletes X-Forwarded-For and Forwarded unless told not to.
+                "--no-clear-untrusted-proxy-headers",
                 "--call", "middleware_apps:flask_app"]
 
     def start(self) -> AppServer:

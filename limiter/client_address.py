@@ -18,6 +18,7 @@ through untouched.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Literal, Union
@@ -68,6 +69,7 @@ class TrustedProxies:
         return any(address in network for network in self.networks)
 
 
+@functools.lru_cache(maxsize=4096)  # pure; peers and clients repeat (ipaddress parsing is the costly part)
 def parse_address(text: str) -> IPAddress | None:
     """An IP address as forwarding headers and servers write it, or None.
 

@@ -21,6 +21,7 @@ Everything here is pure and allocation-light; nothing is parsed, only written.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from limiter.config import BucketConfig
@@ -70,6 +71,7 @@ def retry_after_seconds(retry_after: float) -> int:
     return max(1, seconds_up(round(retry_after * _US)))
 
 
+@functools.lru_cache(maxsize=256)  # BucketConfig is frozen and hashable; computed on every response
 def window_seconds(config: BucketConfig) -> int:
     """``w``: the time to refill the ceiling from empty, in whole seconds rounded up (at least 1)."""
     ticks = -(-config.ceiling // config.refill_count)

@@ -308,6 +308,7 @@ class TbdashApp(App[None]):
                 load=load,
             )
         )
+        dashboard.update_keys()  # Pause reads Resume while paused (repaints only on a change)
 
     # ------------------------------------------------------------------ controls
 
@@ -350,7 +351,7 @@ class TbdashApp(App[None]):
         if dashboard is not None:
             dashboard.table.set_selected(self.selected)
             dashboard.render_graph()
-            dashboard.refresh_bindings()
+            dashboard.update_keys()
 
     # ------------------------------------------------------------------ writes
 

@@ -23,6 +23,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from dashboard.core.protocol import BucketRow
+from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui.colours import series_style, theme_colours
 from dashboard.tui.trend import trend
@@ -157,6 +158,8 @@ class BucketTable(DataTable):
     }
     """
 
+    BINDINGS = actions.bindings(actions.TABLE)
+
     class Sorted(Message):
         def __init__(self, sort: SortSpec) -> None:
             super().__init__()
@@ -244,6 +247,14 @@ class BucketTable(DataTable):
         """Users in the graph and their colour index: the user cell shows a coloured dot."""
         self._selected = selected
         self._reconcile()
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0, scroll=True)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, scroll=True)
 
     # ------------------------------------------------------------------ building
 

@@ -124,7 +124,7 @@ class Churn(threading.Thread):
 # --------------------------------------------------------------------------- running
 
 
-def run_phase(phase: Phase, url: str, code: str | None, size: tuple[int, int]) -> dict[str, Any]:
+def run_phase(phase: Phase, url: str, code: str | None, size: tuple[int, int], profile: str | None = None) -> dict[str, Any]:
     sync = redis.Redis.from_url(url, socket_timeout=60)
     sync.flushall()
     seed(sync, PREFIX, phase.buckets)
@@ -135,7 +135,7 @@ def run_phase(phase: Phase, url: str, code: str | None, size: tuple[int, int]) -
     env = dict(os.environ)
     if code:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (code, env.get("PYTHONPATH", "")) if p)
-    spec = {**asdict(phase), "url": url, "prefix": PREFIX, "size": size}
+    spec = {**asdict(phase), "url": url, "prefix": PREFIX, "size": size, "profile": profile}
     try:
         done = subprocess.run(
             [sys.executable, str(CHILD), json.dumps(spec)],
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--code", help="measure the dashboard of another checkout (its directory goes first on PYTHONPATH)")
     parser.add_argument("--size", default="160x45", help="terminal size, COLSxROWS (default 160x45)")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON lines too")
+    parser.add_argument("--profile", metavar="DIR", help="cProfile each phase's measured window into DIR/<phase>.prof and print its top functions")
     args = parser.parse_args(argv)
     cols, rows = (int(v) for v in args.size.lower().split("x"))
     phases = [p for p in PHASES if p.name in args.phases]
@@ -214,8 +215,17 @@ def main(argv: list[str] | None = None) -> int:
               f"terminal {cols}x{rows}", flush=True)
         for phase in phases:
             print(f"  {phase.name}: {phase.what} ({phase.seconds:g} s)…", flush=True)
-            result = run_phase(phase, server.url, args.code, (cols, rows))
+            profile = None
+            if args.profile:
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                profile = str(Path(args.profile).resolve() / f"{phase.name}.prof")
+            result = run_phase(phase, server.url, args.code, (cols, rows), profile)
             results.append(result)
+            if profile and "error" not in result:
+                import pstats
+
+                print(f"    (CPU figures of a profiled run are inflated) top functions by own time, {profile}:")
+                pstats.Stats(profile).sort_stats("tottime").print_stats(20)
             if args.json:
                 print(json.dumps(result), flush=True)
     finally:

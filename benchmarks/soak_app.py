@@ -191,9 +191,18 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
         warm_for = max(float(phase.get("warmup", 0.25)) * seconds, 2 * interval)
         await asyncio.sleep(warm_for)
         warm = Sample(app, collect=True)
+        profiler = None
+        if phase.get("profile"):
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
 
         await asyncio.sleep(max(0.0, seconds - (time.perf_counter() - warm.wall)))
         end = Sample(app, collect=False)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(phase["profile"])
         end_collected = Sample(app, collect=True)
 
         # Keys come after the measured window, so their cost is not counted as idle CPU.

@@ -105,7 +105,7 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("x", "Reset", ("reset",), "x"),
     KeyEntry("u", "Defaults", ("unconfigure",), "u"),
     KeyEntry("d", "Delete", ("delete",), "d"),
-    KeyEntry("c", "Clear graph", ("clear_graph",), "c"),
+    KeyEntry("c", "Clear", ("clear_graph",), "c"),  # the graph selection
 )
 
 

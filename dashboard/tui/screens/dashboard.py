@@ -167,7 +167,7 @@ class DashboardScreen(Screen):
         app = self.tbdash
         table = self.table
         users = list(app.selected) or ([table.current_user] if table.current_user else [])
-        app.history.watch(users)
+        app.history.watch([*users, *table.shown_users])  # history for the rows held and the graphed users
         newest = app.history.newest
         series: list[Series] = []
         for user in users:
@@ -185,7 +185,8 @@ class DashboardScreen(Screen):
             empty = "no buckets under this prefix yet"
         else:
             empty = "no history yet for this user"
-        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty)
+        age = app.stale_for() or 0.0  # stale data: the right edge is that old, not "now"
+        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
 
     def _details(self, row: BucketRow | None) -> Text:
         if row is None:
@@ -212,9 +213,12 @@ class DashboardScreen(Screen):
             title.append(f" {table.matched} match")
         if table.truncated:
             title.append(f"  first {table.row_count} of {table.matched} by sort; / narrows", style="italic")
-        table.border_title = title
+        if title != table.border_title:  # setting a title repaints the whole table
+            table.border_title = title
         position = f"{table.cursor_row + 1}/{table.row_count} · " if table.row_count else ""
-        table.border_subtitle = Text(f"{position}sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
+        subtitle = Text(f"{position}sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
+        if subtitle != table.border_subtitle:
+            table.border_subtitle = subtitle
 
     def set_status(self, status) -> None:
         self.query_one(StatusBar).status = status

@@ -71,14 +71,15 @@ class KeyBar(Widget):
         spans: list[tuple[int, int, str]] = []
         x = 0
         for item in self.items:
-            cells = 1 + len(item.key) + 1 + len(item.label) + 1  # " key label "
+            gap = 1 if x == 0 else 2
+            cells = gap + len(item.key) + 1 + len(item.label)  # "  key label"
             if x + cells > width:
                 break
             dim = "" if item.enabled else " dim"
-            text.append(" ")
+            text.append(" " * gap)
             text.append(item.key, style=key_style + dim)
-            text.append(" " + item.label + " ", style=(label_style + dim).strip())
-            spans.append((x, x + cells, item.key))
+            text.append(" " + item.label, style=(label_style + dim).strip())
+            spans.append((x + gap, x + cells, item.key))
             x += cells
         return text, spans
 

@@ -14,7 +14,6 @@ from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import polling
 from dashboard.tui.screens.load import LoadModal
-from dashboard.tui.widgets.key_bar import KeyBar
 from dashboard.tui.widgets.status_bar import StatusBar
 from dashboard.tui.widgets.token_graph import TokenGraph
 from limiter import BucketConfig, RedisLimiter
@@ -107,6 +106,8 @@ async def test_the_key_bar_shows_every_key_at_160_columns_and_the_most_important
             assert f"{entry.key} {entry.label}" in bottom, (entry.key, bottom)
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
+        from dashboard.tui.widgets.key_bar import KeyBar
+
         bar = app.screen.query_one(KeyBar)
         bottom = screen_lines(app)[-1]
         shown = bar.shown

@@ -59,7 +59,9 @@ class HistoryStore:
 
     def _forget(self, now: float) -> None:
         if self.only_watched and self._watched:
-            for user in [u for u in self._samples if u not in self._watched]:
+            # Watched and in this poll, or gone: a bucket that vanished leaves nothing behind.
+            seen = self._last_seen
+            for user in [u for u in self._samples if u not in self._watched or seen[u] != now]:
                 del self._samples[user]
                 del self._last_seen[user]
             return

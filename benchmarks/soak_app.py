@@ -97,8 +97,9 @@ class Frames:
 
 
 def view_state(app: TbdashApp) -> tuple[Any, ...]:
+    """What a key changes: the user under the cursor, or the sort (a poll that moves rows changes neither)."""
     table = app.screen.query_one("BucketTable")
-    return (table.cursor_row, int(table.scroll_y), table.sort_spec)
+    return (table.current_user, table.sort_spec)
 
 
 async def key_latency(app: TbdashApp, frames: Frames, key: str) -> float:
@@ -208,10 +209,10 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
         # Keys come after the measured window, so their cost is not counted as idle CPU.
         keys: dict[str, list[float]] = {}
         moves = int(phase.get("cursor_moves", 0))
-        if moves:  # down and back up again, as an operator browsing would
+        if moves:  # down and up again, as an operator browsing would
             half = moves // 2
             before_moves = Sample(app, collect=True)
-            keys["cursor"] = await press_series(app, frames, ["down"] * half + ["up"] * (moves - half), gap=0.0, budget=max(30.0, seconds))
+            keys["cursor"] = await press_series(app, frames, ["down", "up"] * half, gap=0.0, budget=max(30.0, seconds))
             after_moves = Sample(app, collect=True)
             result["cursor_moves"] = {
                 "moves": len(keys["cursor"]),

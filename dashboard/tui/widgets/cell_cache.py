@@ -6,6 +6,8 @@ through Rich (Padding, Styled, render_lines), ~30 ms a frame for a screen of
 buckets. Here a cell's render is reused while the cell holds the same value
 object (the bucket table only replaces a cell's value when its text changed)
 at the same place, width and style, so a poll costs the cells that changed.
+And `update_cell` repaints the row it changed, not the whole table (Textual
+keeps the other lines it drew).
 
 Pinned to Textual 8's `DataTable._render_cell` signature (pyproject: textual<9);
 tests/test_tui_soak_bounds.py checks the cache is used and stays bounded.
@@ -16,6 +18,7 @@ from __future__ import annotations
 from rich.style import Style
 from textual.cache import LRUCache
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 CELL_CACHE = 4096  # cells: a few screens of 8 columns, with and without the cursor
 
@@ -49,3 +52,17 @@ class ValueCachedTable(DataTable):
     def clear(self, columns: bool = False):
         self._value_cells.clear()
         return super().clear(columns)
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: object, *, update_width: bool = False) -> None:
+        if update_width:
+            super().update_cell(row_key, column_key, value, update_width=True)
+            return
+        if isinstance(row_key, str):
+            row_key = RowKey(row_key)
+        if isinstance(column_key, str):
+            column_key = ColumnKey(column_key)
+        if row_key not in self._row_locations or column_key not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
+        self._data[row_key][column_key] = value
+        self._update_count += 1  # DataTable's row caches are keyed on it
+        self.refresh_row(self._row_locations.get(row_key))

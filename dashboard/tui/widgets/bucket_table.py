@@ -1,15 +1,17 @@
-"""The bucket table: one keyed row per user, updated in place.
+"""The bucket table: rows are screen positions ("slots"), filled with the users in sort order.
 
-Rows are keyed by user id and only the cells whose text changed are updated
-(`update_cell`), so the cursor and the scroll position survive every refresh;
-the cursor follows its user when the sort order moves it. The table is only
-rebuilt when the layout (terminal width, or rows that need wider columns) or
-the filter changes.
+The DataTable holds one row per position and never sorts, inserts or deletes
+in the middle (each of those costs O(rows) in Textual and repaints every
+line). A poll computes the new order of the users held, and a position is
+re-rendered only when it is on screen and its text changed (`update_cell`
+repaints just that row; unchanged cells keep their rendering,
+`ValueCachedTable`). Positions off screen are marked dirty and rendered when
+scrolled into view. The cursor follows its user when the order moves it;
+scroll position survives every refresh.
 
 Per poll the work follows the rows on screen and the rows that changed: the
-rows held are picked without sorting all buckets (`RowPicker`), rows off
-screen are only marked dirty, and unchanged cells keep their rendering
-(`ValueCachedTable`).
+rows held are picked without sorting all buckets (`RowPicker`), and only the
+positions at the end are added or removed when the count of rows held changes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
 
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import actions
@@ -80,13 +81,15 @@ class BucketTable(ValueCachedTable):
         self.stale = False
         self._layout: Layout | None = None
         self._rows: dict[str, BucketRow] = {}  # every bucket of the last snapshot
-        self._dirty: set[str] = set()  # shown rows whose cells are out of date (rendered when on screen)
+        self._dirty: set[int] = set()  # positions whose cells may be out of date (rendered when on screen)
+        self._order: list[str] = []  # the users held, in display order: position i shows _order[i]
+        self._index: dict[str, int] = {}  # user -> position
         self.max_rows = max_rows
         self.matched = 0  # buckets the filter lets through (the table holds at most max_rows of them)
         self._picker = RowPicker(max_rows)
         self._needs = Needs()  # the widest texts of the rows held (columns are sized to them)
         self._held_needs = Needs()
-        self._cells: dict[str, tuple[Text, ...]] = {}  # what each shown row displays
+        self._cells: list[tuple[Text, ...]] = []  # what each position displays
         self._levels: Callable[[str, int], Sequence[int]] = lambda user, count: ()
         self._selected: Mapping[str, int] = {}
 
@@ -95,20 +98,26 @@ class BucketTable(ValueCachedTable):
     @property
     def current_user(self) -> str | None:
         """The user under the cursor."""
-        if not self.row_count:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return key.value
+        row = self.cursor_row
+        return self._order[row] if 0 <= row < len(self._order) else None
 
     def bucket(self, user: str | None) -> BucketRow | None:
         return self._rows.get(user) if user is not None else None
 
     @property
     def shown_users(self) -> list[str]:
-        return [row.key.value for row in self.ordered_rows]
+        """The users held, top to bottom."""
+        return list(self._order)
+
+    def get_row_index(self, row_key) -> int:  # type: ignore[override]
+        """A user's position (DataTable's own keys are positions)."""
+        index = self._index.get(row_key) if isinstance(row_key, str) else None
+        return index if index is not None else super().get_row_index(row_key)
+
+    def get_cell(self, row_key, column_key):  # type: ignore[override]
+        """The cell of a user (or of a position key)."""
+        index = self._index.get(row_key) if isinstance(row_key, str) else None
+        return super().get_cell(_slot(index) if index is not None else row_key, column_key)
 
     def show(
         self,
@@ -196,6 +205,7 @@ class BucketTable(ValueCachedTable):
         with self.app.batch_update():
             self.clear(columns=True)
             self._cells.clear()
+            self._order, self._index = [], {}
             for key, widths in self._layout.widths().items():
                 self.add_column(self._label(key), key=key, width=widths)
             self._reconcile(restore=keep)
@@ -222,44 +232,54 @@ class BucketTable(ValueCachedTable):
         self.notify_style_update()
 
     def _reconcile(self, restore: str | None = None) -> None:
-        """Add and remove rows by key, re-sort, then render only the rows on screen.
+        """Pick and order the users held, resize the positions at the end, render what is on screen.
 
-        Rows off screen keep their old cells and are marked dirty; they are
-        rendered when scrolled into view (`watch_scroll_y`), so one refresh
-        costs O(visible rows) in cell rendering, whatever the bucket count.
+        Positions off screen keep their old cells and are marked dirty; they
+        are rendered when scrolled into view (`watch_scroll_y`), so one
+        refresh costs O(visible rows) in cell rendering, whatever the bucket count.
         """
         if self._layout is None or not self.columns:
             return
         keep = restore if restore is not None else self.current_user
         cursor_index = self.cursor_row
-        wanted = self._wanted()
-        wanted_set = set(wanted)
+        order = self._ordered(self._wanted())
+        before = self._index
         with self.app.batch_update():
-            gone = [user for user in self._cells if user not in wanted_set]
-            added = [user for user in wanted if user not in self._cells]
-            if len(gone) > 64:
-                self.clear(columns=False)
-                self._cells.clear()
-                added = wanted
-            else:
-                for user in gone:
-                    self.remove_row(user)
-                    del self._cells[user]
-            if added is wanted:  # the table was emptied: what it holds needs starts afresh
-                self._held_needs = NO_NEEDS
+            self._resize(len(order))
             rows, needs = self._rows, NO_NEEDS
-            for user in added:
-                cells = self._placeholder(user)
-                self.add_row(*cells, key=user)
-                self._cells[user] = cells
-                needs = needs.merge(needs_of(rows[user]))
-            if added:
+            for user in order:
+                if user not in before:
+                    needs = needs.merge(needs_of(rows[user]))
+            if needs is not NO_NEEDS:
                 self._need(needs)
-            self._dirty = set(wanted)
-            if added or self.sort_spec.column != "user":
-                self._apply_sort(follow=False)
+            self._order, self._index = order, {user: i for i, user in enumerate(order)}
+            self._dirty = set(range(len(order)))
             self._restore_cursor(keep, cursor_index)
             self._render_visible()
+
+    def _resize(self, count: int) -> None:
+        """As many positions as users held: added or removed at the end only."""
+        have = len(self._cells)
+        if count < have and have - count > 64:  # removing from the end costs O(rows) each: start afresh
+            self.clear(columns=False)
+            self._cells.clear()
+            self._held_needs = NO_NEEDS
+            have = 0
+        for index in range(have - 1, count - 1, -1):
+            self.remove_row(_slot(index))
+            self._cells.pop()
+        for index in range(have, count):
+            cells = self._placeholder("")
+            self.add_row(*cells, key=_slot(index))
+            self._cells.append(cells)
+
+    def _ordered(self, users: list[str]) -> list[str]:
+        """``users`` in the sort order (ties by name, ascending, in either direction)."""
+        column, descending = self.sort_spec.column, self.sort_spec.descending
+        rows, natural_of = self._rows, self._picker.natural
+        if column == "user" or column not in SORTABLE:
+            return sorted(users, key=natural_of, reverse=descending)
+        return sorted(users, key=lambda user: sort_value(rows[user], column, descending, natural_of(user)))
 
     def _wanted(self) -> list[str]:
         """The users to show: those the filter lets through, at most `max_rows` of them, first in sort order.
@@ -281,71 +301,48 @@ class BucketTable(ValueCachedTable):
         return (cell, *(Text("") for _ in COLUMNS[1:]))
 
     def _render_visible(self) -> None:
-        """Render the dirty rows in (and just around) the viewport."""
-        if not self._dirty or not self.row_count:
+        """Render the dirty positions in (and just around) the viewport, and the cursor's."""
+        if not self._dirty or not self._order:
             return
-        ordered = self.ordered_rows
+        order, rows, cells_of = self._order, self._rows, self._cells
         top = int(self.scroll_y)
         height = max(self.scrollable_content_region.height, 1)
-        first, last = max(0, top - 2), min(len(ordered), top + height + 2)
+        first, last = max(0, top - 2), min(len(order), top + height + 2)
         indices = list(range(first, last))
-        if 0 <= self.cursor_row < len(ordered) and not first <= self.cursor_row < last:
+        if 0 <= self.cursor_row < len(order) and not first <= self.cursor_row < last:
             indices.append(self.cursor_row)
         keys = [key for key, *_ in COLUMNS]
+        dirty = self._dirty
         for index in indices:
-            user = ordered[index].key.value
-            if user not in self._dirty:
+            if index not in dirty:
                 continue
-            self._dirty.discard(user)
-            row = self._rows.get(user)
+            dirty.discard(index)
+            row = rows.get(order[index])
             if row is None:
                 continue
             cells = self._render_row(row)
-            old = self._cells.get(user, ())
+            old = cells_of[index]
+            slot = _slot(index)
             for key, new, was in zip(keys, cells, old):
                 if new != was:
-                    self.update_cell(user, key, new)
-            self._cells[user] = cells
+                    self.update_cell(slot, key, new)
+            cells_of[index] = cells
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if int(old_value) != int(new_value):
             self._render_visible()
 
-    def _apply_sort(self, follow: bool = True) -> None:
-        if not self.row_count:
-            return
-        column, descending = self.sort_spec.column, self.sort_spec.descending
-        rows = self._rows
-
-        by_name = column == "user" or column not in SORTABLE
-        natural_of = self._picker.natural
-
-        def key_of(user: str | None) -> tuple:
-            row = rows.get(user) if user is not None else None
-            if row is None:  # not expected: every shown row is in the snapshot
-                return ((),) if by_name else (float("inf"), ())
-            return sort_value(row, column, descending and not by_name, natural_of(row.user))
-
-        keep = self.current_user if follow else None
-        shown = self.shown_users
-        if sorted(shown, key=key_of, reverse=descending and by_name) != shown:
-            # Only a real change of order re-sorts: a sort invalidates every rendered line.
-            self.sort("user", key=lambda cell: key_of(getattr(cell, "user", None)), reverse=descending and by_name)
-        if follow:
-            self._restore_cursor(keep, self.cursor_row)
-            self._render_visible()
+    def _apply_sort(self) -> None:
+        """Order the users held again (a new sort, or the levels moved)."""
+        self._reconcile()
 
     def _restore_cursor(self, user: str | None, fallback_index: int) -> None:
-        if not self.row_count:
+        if not self._order:
             return
-        if user is not None:
-            try:
-                index = self.get_row_index(user)
-            except RowDoesNotExist:
-                index = min(fallback_index, self.row_count - 1)
-        else:
-            index = min(fallback_index, self.row_count - 1)
+        index = self._index.get(user) if user is not None else None
+        if index is None:
+            index = min(max(fallback_index, 0), len(self._order) - 1)
         if index != self.cursor_row:
             self.move_cursor(row=index, scroll=True)
 
@@ -388,6 +385,10 @@ class BucketTable(ValueCachedTable):
             self.sort_reverse()
         else:
             self.set_sort(SortSpec(column, NATURAL_DESCENDING[column]))
+
+
+def _slot(index: int) -> str:
+    return f"#{index}"
 
 
 class UserText(Text):

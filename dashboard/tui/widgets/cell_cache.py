@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from rich.style import Style
 from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
@@ -65,4 +66,6 @@ class ValueCachedTable(DataTable):
             raise CellDoesNotExist(f"No cell exists for row_key={row_key!r}, column_key={column_key!r}.")
         self._data[row_key][column_key] = value
         self._update_count += 1  # DataTable's row caches are keyed on it
-        self.refresh_row(self._row_locations.get(row_key))
+        # Every row here is one line high: its region is known without DataTable's O(rows) walk.
+        y = self._row_locations.get(row_key) + (self.header_height if self.show_header else 0)
+        self._refresh_region(Region(0, y, max(self.virtual_size.width, self.size.width), 1))

@@ -169,7 +169,8 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
     url, interval, seconds = phase["url"], float(phase["interval"]), float(phase["seconds"])
     client = redis.asyncio.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
     backend = RedisBackend(client, default=DEFAULT, info=ConnectionInfo("standalone", url.split("//", 1)[1].split("/", 1)[0]))
-    app = TbdashApp(backend, poll_interval=interval)
+    history = int(phase.get("history", 300))
+    app = TbdashApp(backend, poll_interval=interval, history_length=history)
     import dashboard
 
     result: dict[str, Any] = {"name": phase["name"], "code": str(Path(dashboard.__file__).parent.parent)}
@@ -189,8 +190,11 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
         if phase.get("paused"):
             await pilot.press("p")
 
-        warm_for = max(float(phase.get("warmup", 0.25)) * seconds, 2 * interval)
-        await asyncio.sleep(warm_for)
+        # Warm-up: until the history rings are full (they grow until then, bounded), or half the phase.
+        warm_until = time.perf_counter() + max(0.5 * seconds, 2 * interval)
+        least = time.perf_counter() + 0.25 * seconds
+        while time.perf_counter() < least or (app.polls < history + 10 and time.perf_counter() < warm_until):
+            await asyncio.sleep(0.05)
         warm = Sample(app, collect=True)
         profiler = None
         if phase.get("profile"):
@@ -226,9 +230,10 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
             if app.paused:
                 await pilot.press("p")
             gap, budget = 0.05, 60.0
-            keys["down"] = await press_series(app, frames, ["down"] * 40, gap=gap, budget=budget)
-            keys["pagedown"] = await press_series(app, frames, ["pagedown"] * 10, gap=gap, budget=budget)
-            keys["sort"] = await press_series(app, frames, ["s"] * 8, gap=gap, budget=budget)
+            few = 4 if phase.get("quick") else 1
+            keys["down"] = await press_series(app, frames, ["down"] * (40 // few), gap=gap, budget=budget)
+            keys["pagedown"] = await press_series(app, frames, ["pagedown"] * (10 // few), gap=gap, budget=budget)
+            keys["sort"] = await press_series(app, frames, ["s"] * (8 // few), gap=gap, budget=budget)
         result["frames"] = frames.count
 
     await asyncio.sleep(0)

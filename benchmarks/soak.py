@@ -3,7 +3,8 @@
 Runs the real dashboard (`TbdashApp` on a `RedisBackend`, headless) against a
 private redis-server for thousands of polls while buckets churn, and prints,
 per phase: RSS at the start and the end, RSS growth per 1,000 polls after
-warm-up, CPU per poll and in % of one core (process CPU of the dashboard
+warm-up (and the interpreter's allocated blocks per poll: the heap itself,
+without the allocator's page reuse), CPU per poll and in % of one core (process CPU of the dashboard
 alone: the churn runs in this process, the dashboard in a child), the live
 widgets and reactive watchers, and key-to-screen latency for Down, PgDn and
 sort where the phase measures keys.
@@ -168,7 +169,7 @@ def _ms(summary: dict[str, Any] | None) -> str:
 
 
 def report(results: list[dict[str, Any]]) -> str:
-    head = (f"{'phase':<11} {'buckets':>7} {'poll':>5} {'polls':>5} {'RSS MB start→end':>17} {'MB/1k polls':>11} "
+    head = (f"{'phase':<11} {'buckets':>7} {'poll':>5} {'polls':>5} {'RSS MB start→end':>17} {'MB/1k polls':>11} {'blocks/poll':>11} "
             f"{'CPU ms/poll':>11} {'CPU %':>6} {'widgets':>7} {'watchers':>13}  keys median/max ms")
     lines = [head, "-" * len(head)]
     for r in results:
@@ -184,10 +185,11 @@ def report(results: list[dict[str, Any]]) -> str:
         cpu_poll = "-" if r["paused"] else f"{r['cpu_ms_per_poll']:.1f}"
         enough = r["measured_polls"] >= MIN_POLLS_FOR_GROWTH
         growth = f"{r['rss_growth_mb_per_1000_polls']:+.1f}" if enough and not r["paused"] else "-"
+        blocks = f"{r['blocks_growth_per_poll']:+.0f}" if enough and not r["paused"] else "-"
         watchers = f"{r['dom_start']['watchers']}→{r['dom_end']['watchers']}"
         lines.append(
             f"{r['name']:<11} {r['buckets']:>7} {r['interval']:>4g}s {r['polls']:>5} "
-            f"{r['rss_start_mb']:>7.0f} → {r['rss_end_mb']:<7.0f} {growth:>11} {cpu_poll:>11} {r['cpu_percent']:>6.1f} "
+            f"{r['rss_start_mb']:>7.0f} → {r['rss_end_mb']:<7.0f} {growth:>11} {blocks:>11} {cpu_poll:>11} {r['cpu_percent']:>6.1f} "
             f"{r['dom_end']['widgets']:>7} {watchers:>13}  {key_text}"
         )
     return "\n".join(lines)

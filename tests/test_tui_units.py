@@ -15,7 +15,7 @@ from dashboard.tui.history import HistoryBook
 from dashboard.tui.polling import BACKOFF_CAP, backoff, describe, is_disconnect, step_interval
 from dashboard.tui.screens.audit import describe_change
 from dashboard.tui.trend import BLOCKS, level, trend
-from dashboard.tui.widgets.bucket_table import COLUMNS, layout_for, matches, natural, sort_value
+from dashboard.tui.widgets.bucket_table import COLUMNS, Needs, layout_for, matches, natural, sort_value
 from limiter import BucketConfig, RedisUnavailable
 
 TUI = Path(__file__).resolve().parent.parent / "dashboard" / "tui"
@@ -150,7 +150,19 @@ def test_layout_fits_80_and_grows_the_trend_then_the_user_column() -> None:
         assert total <= max(width, 77), width
     assert layout_for(76).trend >= 6
     assert layout_for(156).trend > layout_for(118).trend
-    assert layout_for(300).user > layout_for(156).user
+    long_ids = Needs(user=36, tokens=9, refill=6, refill_rate=12)
+    assert layout_for(300, long_ids).user > layout_for(156, long_ids).user  # after the trend is full
+    assert layout_for(300).user == layout_for(156).user  # never wider than the ids need
+
+
+def test_layout_gives_the_refill_text_what_it_needs_before_the_trend() -> None:
+    needs = Needs(user=14, tokens=9, refill=len("200/100ms"), refill_rate=len("200/100ms 2000/s"))
+    for width in (80, 100, 110, 160, 200):
+        layout = layout_for(width, needs)
+        assert sum(layout.widths().values()) + 2 * len(COLUMNS) + 1 <= width, width
+        assert layout.refill >= (needs.refill_rate if layout.refill_rate else needs.refill), width
+        assert layout.trend >= 6 and layout.tokens >= needs.tokens
+    assert layout_for(160, needs).refill_rate  # wide: the rate per second too
 
 
 def test_filter_is_a_substring_or_a_glob() -> None:
@@ -212,12 +224,11 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_only_the_graph_widget_touches_plotext_and_no_screen_touches_redis() -> None:
+def test_no_plotting_library_and_no_screen_touches_redis() -> None:
     for path in TUI.rglob("*.py"):
         imports = _imports(path)
         plot = {name for name in imports if name.split(".")[0] in ("plotext", "textual_plotext")}
-        if path.name != "token_graph.py":
-            assert not plot, path
+        assert not plot, path  # the graph draws its own braille (widgets/braille.py)
         if path.name != "polling.py":  # it only classifies redis-py's exception types
             assert not {name for name in imports if name.split(".")[0] == "redis"}, path
 
@@ -240,8 +251,9 @@ def test_status_bar_drops_the_least_important_parts_first() -> None:
                 stale_for=75.0, interval=2.0, latency_ms=0.4, poll_seconds=0.012, buckets=120, invalid=2,
             )
             wide = bar.line(200).plain
-            for part in ("DISCONNECTED", "STALE 1m15s", "PAUSED", "READ-ONLY", "10.0.0.7:6379", "redis 7.2.4", "120 buckets", "2 invalid", "rtt 0.4ms", "poll 12ms", "every 2s"):
+            for part in ("DISCONNECTED", "STALE 1m15s", "PAUSED", "READ-ONLY", "10.0.0.7:6379", "redis 7.2.4", "120 buckets", "2 invalid", "rtt –", "poll –", "every 2s"):
                 assert part in wide, part
+            assert "rtt 0.4ms" not in wide and "LIVE" not in wide  # the last figures are not current
             narrow = bar.line(60).plain
             assert len(narrow) <= 60
             assert "DISCONNECTED" in narrow and "PAUSED" in narrow and "redis 7.2.4" not in narrow

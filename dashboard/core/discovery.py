@@ -40,24 +40,40 @@ def display_key(key: bytes | str) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str]) -> Discovery:
+def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str], known: dict[bytes, str] | None = None) -> Discovery:
     """Sort scanned names into buckets and invalid keys (duplicates dropped).
 
     Same rule as `limiter.keys.user_of`, inlined on bytes: 100,000 names must
-    cost milliseconds, not a decode and two string builds each.
+    cost milliseconds, not a decode and two string builds each. ``known``
+    (bucket key -> user, kept by the caller between polls) skips even that for
+    the keys seen before; it is pruned here to the keys of this scan when it
+    has grown to twice their number, so churn leaves nothing behind.
     """
     found = Discovery()
     keys, users, invalid = found.keys, found.users, found.invalid
+    if known is not None and len(known) > 2 * len(names) + 1024:
+        for name in set(known).difference(names):
+            del known[name]
+    lookup = known.get if known is not None else None
     head_b, head_s = f"{prefix}:".encode(), f"{prefix}:"
     audit_b, audit_s = audit_key(prefix).encode(), audit_key(prefix)
     open_at = len(head_b)  # where "{" must be, in bytes
     for name in dict.fromkeys(names):  # ordered de-duplication
         if isinstance(name, bytes):
+            if lookup is not None:
+                user = lookup(name)
+                if user is not None:
+                    keys.append(name)
+                    users.append(user)
+                    continue
             if not name.startswith(head_b) or name == audit_b:
                 continue  # a foreign name leaked by SCAN under ACL, or the audit stream
             if name[open_at : open_at + 1] == b"{" and name[-1:] == b"}" and len(name) > open_at + 2:
+                user = name[open_at + 1 : -1].decode("utf-8", "surrogateescape")
                 keys.append(name)
-                users.append(name[open_at + 1 : -1].decode("utf-8", "surrogateescape"))
+                users.append(user)
+                if known is not None:
+                    known[name] = user
                 continue
         else:
             if not name.startswith(head_s) or name == audit_s:
@@ -71,15 +87,17 @@ def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str]) ->
     return found
 
 
-async def discover(client: Any, prefix: str, *, count: int = SCAN_COUNT) -> Discovery:
-    """Every key under ``prefix`` on ``client`` (standalone, Sentinel primary or Cluster; asyncio)."""
+async def discover(client: Any, prefix: str, *, count: int = SCAN_COUNT, known: dict[bytes, str] | None = None) -> Discovery:
+    """Every key under ``prefix`` on ``client`` (standalone, Sentinel primary or Cluster; asyncio).
+
+    ``known``: see `classify` (the poller keeps one between polls)."""
     validate_prefix(prefix)
     pattern = f"{prefix}:*"
     if resp.supports(client):
         names = await _scan_raw(client, pattern.encode(), count)
     else:
         names = [name async for name in client.scan_iter(match=pattern, count=count)]
-    return classify(prefix, names)
+    return classify(prefix, names, known)
 
 
 def discover_sync(client: Any, prefix: str, *, count: int = SCAN_COUNT) -> Discovery:

@@ -6,6 +6,11 @@ so 100,000 buckets do not cost 100,000 histories. Users someone `watch`es
 (the graph's selection) are always tracked; the others are tracked first come,
 first served while there is room. A user not seen for ``forget_after`` seconds
 is dropped.
+
+With ``only_watched=True`` (the dashboard: it watches the rows its table holds
+and the graphed users) the store keeps exactly the watched users once a watch
+is set: a poll costs the watched rows, and a user that leaves the table or
+disappears leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ Sample = tuple[float, int, int]  # (time in epoch seconds, tokens, ceiling)
 
 
 class HistoryStore:
-    def __init__(self, length: int = 300, *, max_users: int = 2_000, forget_after: float = 600.0) -> None:
+    def __init__(self, length: int = 300, *, max_users: int = 2_000, forget_after: float = 600.0, only_watched: bool = False) -> None:
         if length < 1:
             raise ValueError("history length must be >= 1")
         self.length = length
@@ -28,6 +33,7 @@ class HistoryStore:
         self._samples: dict[str, deque[Sample]] = {}
         self._last_seen: dict[str, float] = {}
         self._watched: set[str] = set()
+        self.only_watched = only_watched
 
     def watch(self, users: Iterable[str]) -> None:
         """Always track these users (e.g. the ones selected for the graph), replacing the previous set."""
@@ -37,7 +43,11 @@ class HistoryStore:
         # Redis time: one clock for every sample, whatever host the dashboard runs on.
         now = snapshot.redis_time_us / 1_000_000 if snapshot.redis_time_us else snapshot.taken_at
         samples, seen = self._samples, self._last_seen
+        watched = self._watched
+        only = self.only_watched and bool(watched)
         for row in snapshot.buckets:
+            if only and row.user not in watched:
+                continue
             ring = samples.get(row.user)
             if ring is None:
                 if len(samples) >= self.max_users and row.user not in self._watched:
@@ -48,6 +58,13 @@ class HistoryStore:
         self._forget(now)
 
     def _forget(self, now: float) -> None:
+        if self.only_watched and self._watched:
+            # Watched and in this poll, or gone: a bucket that vanished leaves nothing behind.
+            seen = self._last_seen
+            for user in [u for u in self._samples if u not in self._watched or seen[u] != now]:
+                del self._samples[user]
+                del self._last_seen[user]
+            return
         stale = [u for u, t in self._last_seen.items() if now - t > self.forget_after and u not in self._watched]
         for user in stale:
             self._samples.pop(user, None)

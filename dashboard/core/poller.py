@@ -46,10 +46,11 @@ CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and th
 
 # The reply to `HMGET key <11 fields>` + `PTTL key` when the nine bucket fields are
 # plain non-negative integers (every bucket the script wrote) and the disagreement
-# record is absent or well-formed: matched in C, in one go.
+# record is absent or well-formed: matched in C, in one go. At most 16 digits each
+# (< 10**16): longer values take the general path, which checks every rule.
 _BUCKET_REPLY = re.compile(
-    rb"\*11\r\n" + rb"\$\d+\r\n(\d+)\r\n" * 9
-    + rb"(?:\$-1\r\n|\$\d+\r\n(\d+)\r\n)(?:\$-1\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
+    rb"\*11\r\n" + rb"\$\d+\r\n(\d{1,16})\r\n" * 9
+    + rb"(?:\$-1\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
 )
 _HMGET_TAIL = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in _FIELDS_B)
 
@@ -308,6 +309,8 @@ class Poller:
         self.chunk = chunk
         self.scan_count = scan_count
         self.rates = Rates()
+        self._users: dict[bytes, str] = {}  # bucket key -> user, between polls (pruned by discovery)
+        self._requests: dict[bytes, bytes] = {}  # bucket key -> its HMGET + PTTL request, between polls
         self.last_discovery_s = 0.0  # for benchmarks and the status bar
         self.last_read_s = 0.0
 
@@ -315,7 +318,7 @@ class Poller:
         started = time.perf_counter()
         latency_ms = await self._ping_ms()
         t0 = time.perf_counter()
-        found = await discover(self.client, self.prefix, count=self.scan_count)
+        found = await discover(self.client, self.prefix, count=self.scan_count, known=self._users)
         t1 = time.perf_counter()
         read = await self.read(found.keys)
         with _gc_paused():
@@ -348,9 +351,18 @@ class Poller:
         pttls: list[int] = []
         now_us = 0
         last = max(0, (len(keys) - 1) // self.chunk)
+        requests = self._requests
+        if len(requests) > 2 * len(keys) + 1024:  # churn: keep the requests of today's keys only
+            requests.clear()
+        cached = requests.get
+
+        def request(key: bytes) -> bytes:
+            out = requests[key] = b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n" % (2 + len(FIELDS), len(key), key, _HMGET_TAIL, len(key), key)
+            return out
+
         for index in range(last + 1):
             batch = [k if isinstance(k, bytes) else k.encode() for k in keys[index * self.chunk : (index + 1) * self.chunk]]
-            payload = [b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n" % (2 + len(FIELDS), len(k), k, _HMGET_TAIL, len(k), k) for k in batch]
+            payload = [cached(k) or request(k) for k in batch]
             if index == last:
                 payload.append(b"*1\r\n$4\r\nTIME\r\n")  # after the reads: never behind a state read here
             buf = await resp.exchange(self.client, b"".join(payload))
@@ -387,7 +399,7 @@ class Poller:
         cache_get, last_get, nxt = _config_cache.get, rates._last.get, rates._next
         append, row_of = rows.append, new_row
         for i, (user, values, pttl) in enumerate(zip(found.users, read.values, read.pttls)):
-            if type(values) is tuple and max(map(len, values[:9])) <= 16:  # digits only, < 10**16
+            if type(values) is tuple:  # the regex matched: nine plain digit strings, < 10**16
                 cfg = cache_get(values[2:6])
                 operator = values[6]
                 if type(cfg) is _Config and (operator == b"0" or operator == b"1"):

@@ -1,8 +1,8 @@
 """Every dashboard action in one table: its keys, labels and whether it writes.
 
-The bindings, the command palette and the help screen are all generated from
-this table, so they cannot disagree, and ``--read-only`` can drop every
-mutating action in one place (``mutating=True``).
+The bindings, the key bar, the command palette and the help screen are all
+generated from this table, so they cannot disagree, and ``--read-only`` can
+drop every mutating action in one place (``mutating=True``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ DASHBOARD: tuple[Action, ...] = (
     Action("sort_reverse", "S", "Reverse", "Reverse the sort", "Flip the sort direction", show=False),
     Action("toggle_graph", "space", "Graph", "Graph this user", "Add / remove the user under the cursor to the graph (several at once, one colour each)", key_display="space"),
     Action("clear_graph", "c", "Clear graph", "Clear the graph selection", "Graph only the user under the cursor again", show=False),
-    Action("zoom_graph", "g", "Zoom", "Zoom the graph", "The graph fills the screen; g or escape restores it", show=False),
+    Action("zoom_graph", "z", "Zoom", "Zoom the graph", "The graph fills the screen (status bar and keys stay); z or escape restores it", show=False),
     Action("load", "l", "Load", "Fire load at this bucket", "Open the load form for the user under the cursor", mutating=True),
     Action("edit", "e", "Edit", "Edit this bucket's settings", "max_tokens, burst, refill_count, refill_interval; confirm shows old → new", mutating=True),
     Action("reset", "x", "Reset", "Reset this bucket", "Refill it to max_tokens now (settings and counters stay); asks first", mutating=True, show=False),
@@ -62,7 +62,51 @@ APP: tuple[Action, ...] = (
     Action("quit", "q", "Quit", "Quit", "Leave tbdash"),
 )
 
+# Moving in the bucket table (bound on the table itself, over DataTable's own keys):
+# vi / less / k9s keys beside the arrows, and Home/End that DataTable leaves horizontal.
+TABLE: tuple[Action, ...] = (
+    Action("cursor_down", "down,j", "Down", "Next row", "Move the cursor down one row", show=False, key_display="↓ j"),
+    Action("cursor_up", "up,k", "Up", "Previous row", "Move the cursor up one row", show=False, key_display="↑ k"),
+    Action("page_down", "pagedown", "Page down", "Next page", "Move the cursor one screen down", show=False, key_display="pgdn"),
+    Action("page_up", "pageup", "Page up", "Previous page", "Move the cursor one screen up", show=False, key_display="pgup"),
+    Action("first_row", "home,g", "Top", "First row", "Jump to the first row", show=False, key_display="home g"),
+    Action("last_row", "end,G", "Bottom", "Last row", "Jump to the last row", show=False, key_display="end G"),
+)
+
 MUTATING: frozenset[str] = frozenset(a.name for a in (*DASHBOARD, *APP) if a.mutating)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    """One item of the key bar: a key (or a pair) and its label, for one or more actions."""
+
+    key: str  # as shown
+    label: str
+    actions: tuple[str, ...]  # enabled when any of them is allowed; gone when none is (read-only)
+    press: str  # the key a click on the item sends
+    label_on: str | None = None  # the label while the toggle is on (Pause -> Resume)
+
+
+# The key bar, most important first: it shows as many as fit, in this order, and all
+# of them at 160 columns. Every action of DASHBOARD and APP is here (a test holds it).
+KEY_BAR: tuple[KeyEntry, ...] = (
+    KeyEntry("?", "Help", ("help",), "question_mark"),
+    KeyEntry("q", "Quit", ("quit",), "q"),
+    KeyEntry("p", "Pause", ("toggle_pause",), "p", label_on="Resume"),
+    KeyEntry("/", "Filter", ("filter",), "slash"),
+    KeyEntry("space", "Graph", ("toggle_graph",), "space"),
+    KeyEntry("l", "Load", ("load",), "l"),
+    KeyEntry("e", "Edit", ("edit",), "e"),
+    KeyEntry("s/S", "Sort", ("sort_next", "sort_reverse"), "s"),
+    KeyEntry("r", "Refresh", ("refresh_now",), "r"),
+    KeyEntry("z", "Zoom", ("zoom_graph",), "z"),
+    KeyEntry("+/-", "Interval", ("faster", "slower"), "plus"),
+    KeyEntry("a", "Audit", ("audit",), "a"),
+    KeyEntry("x", "Reset", ("reset",), "x"),
+    KeyEntry("u", "Defaults", ("unconfigure",), "u"),
+    KeyEntry("d", "Delete", ("delete",), "d"),
+    KeyEntry("c", "Clear", ("clear_graph",), "c"),  # the graph selection
+)
 
 
 def bindings(actions: tuple[Action, ...]) -> list[Binding]:

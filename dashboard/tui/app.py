@@ -28,6 +28,7 @@ from dashboard.tui.forms import changes
 from dashboard.tui.history import HistoryBook
 from dashboard.tui.messages import LoadFailed, LoadProgressed, PollFailed, SnapshotReady
 from dashboard.tui.polling import backoff, describe, is_disconnect, step_interval
+from dashboard.tui.reconnect import ReconnectProbe
 from dashboard.tui.screens.dashboard import DashboardScreen
 from dashboard.tui.screens.form_modal import FormModal
 from dashboard.tui.widgets.status_bar import Status
@@ -99,6 +100,7 @@ class TbdashApp(App[None]):
         self.load_run: LoadRun | None = None
         self.polls = 0  # completed polls (good or bad), for tests and the curious
         self._poll_timer: Timer | None = None
+        self.reconnect = ReconnectProbe(self)  # while disconnected: is the server back?
         self._polling = False
         self._poll_again = False
         self._closing = False
@@ -198,6 +200,7 @@ class TbdashApp(App[None]):
         was_down = self.link in ("disconnected", "failing")
         self.link = "live"
         self.error = None
+        self.reconnect.stop()
         if self.selected:
             present = {b.user for b in snapshot.buckets}
             for user in [u for u in self.selected if u not in present]:
@@ -253,6 +256,8 @@ class TbdashApp(App[None]):
         dashboard = self.dashboard
         if dashboard is not None and first and self.snapshot is not None:
             dashboard.render_snapshot(self.snapshot, stale=True)
+        if message.disconnected and not self.paused:
+            self.reconnect.start()
         self._show_problem()
         self.update_status()
         if first:
@@ -272,10 +277,11 @@ class TbdashApp(App[None]):
             error=self.error + (" · paused: r retries" if self.paused else ""),
             retry_in=retry_in,
             attempt=self.failures + 1,
-            stale_for=self._stale_for(),
+            stale_for=self.stale_for(),
         )
 
-    def _stale_for(self) -> float | None:
+    def stale_for(self) -> float | None:
+        """Seconds since the data shown was read, while it is stale (None while live)."""
         if self.snapshot is None or self.link == "live":
             return None
         return max(0.0, self.clock() - self.snapshot.taken_at)
@@ -284,6 +290,9 @@ class TbdashApp(App[None]):
         if self.link in ("disconnected", "failing"):
             self._show_problem()
             self.update_status()
+            dashboard = self.dashboard
+            if dashboard is not None:
+                dashboard.render_graph()  # its right edge says how old the data is
 
     def update_status(self) -> None:
         dashboard = self.dashboard
@@ -302,7 +311,7 @@ class TbdashApp(App[None]):
                 link=self.link,
                 paused=self.paused,
                 read_only=self.read_only,
-                stale_for=self._stale_for(),
+                stale_for=self.stale_for(),
                 interval=self.poll_interval,
                 latency_ms=snapshot.latency_ms if snapshot else None,
                 poll_seconds=snapshot.poll_seconds if snapshot else None,
@@ -312,12 +321,14 @@ class TbdashApp(App[None]):
                 load=load,
             )
         )
+        dashboard.update_keys()  # Pause reads Resume while paused (repaints only on a change)
 
     # ------------------------------------------------------------------ controls
 
     def toggle_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
+            self.reconnect.stop()
             if self._poll_timer is not None:
                 self._poll_timer.stop()
                 self._poll_timer = None
@@ -354,7 +365,7 @@ class TbdashApp(App[None]):
         if dashboard is not None:
             dashboard.table.set_selected(self.selected)
             dashboard.render_graph()
-            dashboard.refresh_bindings()
+            dashboard.update_keys()
 
     # ------------------------------------------------------------------ writes
 
@@ -367,7 +378,9 @@ class TbdashApp(App[None]):
 
     @work(group="write", exit_on_error=False, description="write to Redis")
     async def _write(self, verb: str, user: str, old: BucketConfig | None, new: BucketConfig | None) -> None:
-        self._own_writes[user] = time.monotonic()
+        now = time.monotonic()
+        self._own_writes = {u: t for u, t in self._own_writes.items() if now - t < 10.0}  # only recent ones matter
+        self._own_writes[user] = now
         try:
             if verb == "configure":
                 assert new is not None

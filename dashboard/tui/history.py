@@ -16,7 +16,8 @@ from dashboard.core.protocol import History, Snapshot
 
 class HistoryBook:
     def __init__(self, length: int = 300) -> None:
-        self.store = HistoryStore(max(2, int(length)))
+        # Only the users the screens watch (the rows the table holds, the graphed ones).
+        self.store = HistoryStore(max(2, int(length)), only_watched=True)
         self.newest: float | None = None
 
     def record(self, snapshot: Snapshot) -> None:

@@ -31,7 +31,15 @@ def trend(values: Sequence[int] | Iterable[int], ceiling: int, width: int, *, co
     recent = list(values)[-width:] if width > 0 else []
     text = Text(" " * (width - len(recent)), no_wrap=True, end="")
     low, mid, high = colours
-    for value in recent:
+    run: list[str] = []
+    run_style = ""
+    for value in recent:  # one span per run of one colour: Rich's cost follows the spans
         style = fill_style(value / ceiling if ceiling > 0 else 0.0, low=low, mid=mid, high=high)
-        text.append(BLOCKS[level(value, ceiling)], style=style)
+        if style != run_style and run:
+            text.append("".join(run), style=run_style)
+            run = []
+        run_style = style
+        run.append(BLOCKS[level(value, ceiling)])
+    if run:
+        text.append("".join(run), style=run_style)
     return text

@@ -1,4 +1,4 @@
-"""The main screen: status bar, bucket table, invalid keys, token graph, filter, footer.
+"""The main screen: status bar, bucket table, invalid keys, token graph, filter, key bar.
 
 It renders what the app hands it (`render_snapshot`) and turns keys into app
 calls; it never talks to Redis itself.
@@ -13,7 +13,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widget import Widget
+from textual.widgets import DataTable
 
 from dashboard.core.protocol import BucketRow, Snapshot
 from dashboard.tui import actions
@@ -24,6 +25,7 @@ from dashboard.tui.widgets.banner import ConnectionBanner
 from dashboard.tui.widgets.bucket_table import COLUMNS, BucketTable, SortSpec
 from dashboard.tui.widgets.filter_bar import FilterBar
 from dashboard.tui.widgets.invalid_keys import InvalidKeys
+from dashboard.tui.widgets.key_bar import KeyBar, KeyItem
 from dashboard.tui.widgets.status_bar import StatusBar
 from dashboard.tui.widgets.token_graph import Series, TokenGraph
 
@@ -37,6 +39,10 @@ class DashboardScreen(Screen):
     DEFAULT_CSS = """
     DashboardScreen {
         layout: vertical;
+    }
+    DashboardScreen #top {
+        dock: top;
+        height: auto;
     }
     DashboardScreen #main {
         layout: vertical;
@@ -81,17 +87,20 @@ class DashboardScreen(Screen):
     """
 
     BINDINGS = actions.bindings(actions.DASHBOARD)
+    # Zoomed, the graph fills the middle; the state and the keys stay in view.
+    ALLOW_IN_MAXIMIZED_VIEW = "#top, KeyBar"
 
     def compose(self) -> ComposeResult:
-        yield StatusBar()
-        yield ConnectionBanner()
+        with Vertical(id="top"):
+            yield StatusBar()
+            yield ConnectionBanner()
         with Container(id="main"):
             with Vertical(id="left"):
                 yield BucketTable(max_rows=getattr(self.app, "max_rows", 500), id="buckets")
                 yield InvalidKeys(id="invalid")
             yield TokenGraph(id="graph")
         yield FilterBar(id="filter")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar(id="keys")
 
     @property
     def tbdash(self) -> TbdashApp:
@@ -108,6 +117,7 @@ class DashboardScreen(Screen):
         self.table.focus()
         self._title_table()
         self._resized(self.app.size.width)
+        self.update_keys()
         app = self.tbdash
         if app.snapshot is not None:
             self.render_snapshot(app.snapshot, stale=app.link != "live")
@@ -130,14 +140,35 @@ class DashboardScreen(Screen):
                 self.query_one(InvalidKeys).show(snapshot.invalid)
         self._title_table()
         self.render_graph()
-        self.refresh_bindings()
+        self.update_keys()
+
+    def update_keys(self) -> None:
+        """The key bar from the action table, as `check_action` allows now (repaints only on a change)."""
+        items: list[KeyItem] = []
+        for entry in actions.KEY_BAR:
+            allowed = [self._allowed(name) for name in entry.actions]
+            if not any(a is not False for a in allowed):
+                continue  # not available at all (read-only)
+            label = entry.label_on if entry.label_on and self._toggled(entry.actions[0]) else entry.label
+            items.append(KeyItem(entry.key, label, entry.press, enabled=any(a is True for a in allowed)))
+        self.query_one(KeyBar).set_items(tuple(items))
+
+    def _allowed(self, name: str) -> bool | None:
+        if name in self._own_actions:
+            return self.check_action(name, ())
+        return self.app.check_action(name, ())
+
+    def _toggled(self, name: str) -> bool:
+        return name == "toggle_pause" and self.tbdash.paused
+
+    _own_actions = frozenset(a.name for a in actions.DASHBOARD)
 
     def render_graph(self) -> None:
         """The graphed users (picked with space), or the user under the cursor when none are picked."""
         app = self.tbdash
         table = self.table
         users = list(app.selected) or ([table.current_user] if table.current_user else [])
-        app.history.watch(users)
+        app.history.watch([*users, *table.shown_users])  # history for the rows held and the graphed users
         newest = app.history.newest
         series: list[Series] = []
         for user in users:
@@ -155,7 +186,8 @@ class DashboardScreen(Screen):
             empty = "no buckets under this prefix yet"
         else:
             empty = "no history yet for this user"
-        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty)
+        age = app.stale_for() or 0.0  # stale data: the right edge is that old, not "now"
+        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
 
     def _details(self, row: BucketRow | None) -> Text:
         if row is None:
@@ -182,8 +214,12 @@ class DashboardScreen(Screen):
             title.append(f" {table.matched} match")
         if table.truncated:
             title.append(f"  first {table.row_count} of {table.matched} by sort; / narrows", style="italic")
-        table.border_title = title
-        table.border_subtitle = Text(f"sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
+        if title != table.border_title:  # setting a title repaints the whole table
+            table.border_title = title
+        position = f"{table.cursor_row + 1}/{table.row_count} · " if table.row_count else ""
+        subtitle = Text(f"{position}sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
+        if subtitle != table.border_subtitle:
+            table.border_subtitle = subtitle
 
     def set_status(self, status) -> None:
         self.query_one(StatusBar).status = status
@@ -196,8 +232,9 @@ class DashboardScreen(Screen):
 
     @on(DataTable.RowHighlighted)
     def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+        self._title_table()
         self.render_graph()
-        self.refresh_bindings()
+        self.update_keys()
 
     @on(BucketTable.Sorted)
     def _sorted(self, event: BucketTable.Sorted) -> None:
@@ -276,7 +313,18 @@ class DashboardScreen(Screen):
         if self.maximized is not None:
             self.minimize()
         else:
+            # Textual drops the focus of a widget hidden by the zoom; it comes back on the way out.
+            self._focus_before_zoom = self.focused
             self.maximize(self.query_one(TokenGraph), container=False)
+
+    _focus_before_zoom: Widget | None = None
+
+    def watch_maximized(self, maximized: Widget | None) -> None:
+        """Restore the focus when the zoom ends, whether by z or by escape (Textual's minimize)."""
+        if maximized is None:
+            widget, self._focus_before_zoom = self._focus_before_zoom, None
+            if widget is not None and widget.is_attached:
+                self.set_focus(widget, scroll_visible=False)
 
     def action_load(self) -> None:
         if self.tbdash.read_only:

@@ -28,14 +28,14 @@ def keys_markdown(read_only: bool) -> str:
     """The keys section, from the action table (so ``--read-only`` drops the writes here too)."""
     names = {"question_mark": "?", "slash": "/", "plus": "+", "equals_sign": "=", "minus": "-"}
     lines = ["## Keys", ""]
-    for action in (*actions.DASHBOARD, *(a for a in actions.APP if a not in actions.DASHBOARD)):
+    for action in (*actions.DASHBOARD, *actions.TABLE, *(a for a in actions.APP if a not in actions.DASHBOARD)):
         if read_only and action.mutating:
             continue
         keys = " ".join(f"`{names.get(k, k)}`" for k in action.keys.split(","))
         lines.append(f"- {keys} **{action.title}** — {action.help}")
     lines += [
         "- `ctrl+p` **Command palette** — every action, and the themes",
-        "- `↑` `↓` `pgup` `pgdn` `home` `end` **Move** in the table; a click on a header sorts by it",
+        "- a click on a column header sorts by it; a click on a key in the key bar presses it",
         "",
     ]
     return "\n".join(lines)

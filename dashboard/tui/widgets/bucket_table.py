@@ -1,148 +1,58 @@
-"""The bucket table: one keyed row per user, updated in place.
+"""The bucket table: rows are screen positions ("slots"), filled with the users in sort order.
 
-Rows are keyed by user id and only the cells whose text changed are updated
-(`update_cell`), so the cursor and the scroll position survive every refresh;
-the cursor follows its user when the sort order moves it. The table is only
-rebuilt when the layout (terminal width) or the filter changes.
+The DataTable holds one row per position and never sorts, inserts or deletes
+in the middle (each of those costs O(rows) in Textual and repaints every
+line). A poll computes the new order of the users held, and a position is
+re-rendered only when it is on screen and its text changed (`update_cell`
+repaints just that row; unchanged cells keep their rendering,
+`ValueCachedTable`). Positions off screen are marked dirty and rendered when
+scrolled into view. The cursor follows its user when the order moves it;
+scroll position survives every refresh.
+
+Per poll the work follows the rows on screen and the rows that changed: the
+rows held are picked without sorting all buckets (`RowPicker`), and only the
+positions at the end are added or removed when the count of rows held changes.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import heapq
-import re
-from functools import lru_cache
-from itertools import islice
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 from rich.text import Text
 from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
 
 from dashboard.core.protocol import BucketRow
+from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui.colours import series_style, theme_colours
 from dashboard.tui.trend import trend
-
-
-@dataclass(frozen=True, slots=True)
-class SortSpec:
-    column: str = "user"
-    descending: bool = False
-
-
-# column key, header, sortable, the natural direction when first chosen (True: descending)
-COLUMNS: tuple[tuple[str, str, bool, bool], ...] = (
-    ("user", "user", True, False),
-    ("tokens", "tokens", True, False),
-    ("fill", "fill", True, False),  # emptiest first: the throttled users
-    ("refill", "refill", True, True),
-    ("grants", "grant/s", True, True),
-    ("denials", "deny/s", True, True),
-    ("trend", "trend", False, False),
-    ("cfg", "cfg", True, True),
+from dashboard.tui.widgets.cell_cache import ValueCachedTable
+from dashboard.tui.widgets.row_picker import RowPicker
+from dashboard.tui.widgets.table_columns import (  # noqa: F401 (re-exported: the screens and tests use them here)
+    COLUMNS,
+    MAX_ROWS,
+    NATURAL_DESCENDING,
+    SORTABLE,
+    Layout,
+    Needs,
+    SortSpec,
+    clip,
+    layout_for,
+    matches,
+    natural,
+    needs_of,
+    refill_text,
+    sort_value,
+    tokens_text,
 )
-SORTABLE = tuple(key for key, _, sortable, _ in COLUMNS if sortable)
-# The table holds at most this many rows: the first ones in the current sort order (over all
-# buckets). Beyond a few thousand rows a DataTable costs seconds to fill; nobody scrolls through
-# 100,000 buckets anyway: they sort by deny/s or filter.
-MAX_ROWS = 500
-NATURAL_DESCENDING = {key: desc for key, _, _, desc in COLUMNS}
+
+_clip = clip
+NO_NEEDS = Needs(0, 0, 0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
-    user: int
-    tokens: int
-    bar: int  # fill bar cells (the percentage follows)
-    refill: int
-    rate: int
-    trend: int
-    wide: bool
-
-    def widths(self) -> dict[str, int]:
-        return {
-            "user": self.user,
-            "tokens": self.tokens,
-            "fill": self.bar + 5,
-            "refill": self.refill,
-            "grants": self.rate,
-            "denials": self.rate,
-            "trend": self.trend,
-            "cfg": 3,
-        }
-
-
-def layout_for(width: int) -> Layout:
-    """Column widths for a table ``width`` cells wide (2 cells of padding per column, a 1-cell scrollbar).
-
-    The fixed columns get what they need; the trend column takes the rest (it
-    holds one block per poll), and beyond its maximum the user column grows.
-    """
-    if width >= 110:
-        layout = Layout(user=22, tokens=13, bar=10, refill=15, rate=8, trend=0, wide=True)
-        most_trend, most_user = 60, 40
-    else:
-        layout = Layout(user=13, tokens=9, bar=4, refill=8, rate=6, trend=0, wide=False)
-        most_trend, most_user = 24, 20
-    used = sum(layout.widths().values()) + 2 * len(COLUMNS) + 1
-    spare = max(0, width - used)
-    trend_width = max(6, min(most_trend, spare))
-    user = layout.user + max(0, min(most_user - layout.user, spare - trend_width))
-    return Layout(user, layout.tokens, layout.bar, layout.refill, layout.rate, trend_width, layout.wide)
-
-
-def matches(user: str, pattern: str) -> bool:
-    """Filter: a glob when the pattern has * ? or [, else a case-insensitive substring."""
-    if not pattern:
-        return True
-    if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(user.casefold(), pattern.casefold())
-    return pattern.casefold() in user.casefold()
-
-
-@lru_cache(maxsize=262_144)
-def natural(text: str) -> tuple:
-    """``user_2`` before ``user_10``: digit runs compare as numbers."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text.casefold()) if part)
-
-
-def sort_number(row: BucketRow, column: str) -> float:
-    """The number a numeric column sorts by (unknown rates sort below zero)."""
-    if column == "tokens":
-        return row.tokens
-    if column == "fill":
-        return row.tokens / row.config.ceiling
-    if column == "refill":
-        return row.config.rate_per_second
-    if column == "grants":
-        return row.grants_per_s if row.grants_per_s is not None else -1.0
-    if column == "denials":
-        return row.denials_per_s if row.denials_per_s is not None else -1.0
-    if column == "cfg":
-        return 1.0 if row.overridden else 0.0
-    return 0.0
-
-
-def sort_value(row: BucketRow, column: str, descending: bool = False) -> tuple:
-    """The sort key of a row; ties always go by user, ascending (natural order), in either direction."""
-    name = natural(row.user)
-    if column == "user":
-        return (name,)
-    if column not in SORTABLE:
-        return (name,)
-    value = sort_number(row, column)
-    return (-value if descending else value, name)
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
-
-
-class BucketTable(DataTable):
+class BucketTable(ValueCachedTable):
     """The buckets. Post `BucketTable.Sorted` when the sort changes (key or header click)."""
 
     DEFAULT_CSS = """
@@ -157,6 +67,8 @@ class BucketTable(DataTable):
     }
     """
 
+    BINDINGS = actions.bindings(actions.TABLE)
+
     class Sorted(Message):
         def __init__(self, sort: SortSpec) -> None:
             super().__init__()
@@ -169,14 +81,15 @@ class BucketTable(DataTable):
         self.stale = False
         self._layout: Layout | None = None
         self._rows: dict[str, BucketRow] = {}  # every bucket of the last snapshot
-        self._dirty: set[str] = set()  # shown rows whose cells are out of date (rendered when on screen)
+        self._dirty: set[int] = set()  # positions whose cells may be out of date (rendered when on screen)
+        self._order: list[str] = []  # the users held, in display order: position i shows _order[i]
+        self._index: dict[str, int] = {}  # user -> position
         self.max_rows = max_rows
         self.matched = 0  # buckets the filter lets through (the table holds at most max_rows of them)
-        self._match_pattern = ""
-        self._name_order: list[str] = []  # every user in natural order (cached while the set of users holds)
-        self._name_users: set[str] = set()
-        self._match_cache: dict[str, bool] = {}
-        self._cells: dict[str, tuple[Text, ...]] = {}  # what each shown row displays
+        self._picker = RowPicker(max_rows)
+        self._needs = Needs()  # the widest texts of the rows held (columns are sized to them)
+        self._held_needs = Needs()
+        self._cells: list[tuple[Text, ...]] = []  # what each position displays
         self._levels: Callable[[str, int], Sequence[int]] = lambda user, count: ()
         self._selected: Mapping[str, int] = {}
 
@@ -185,20 +98,26 @@ class BucketTable(DataTable):
     @property
     def current_user(self) -> str | None:
         """The user under the cursor."""
-        if not self.row_count:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return key.value
+        row = self.cursor_row
+        return self._order[row] if 0 <= row < len(self._order) else None
 
     def bucket(self, user: str | None) -> BucketRow | None:
         return self._rows.get(user) if user is not None else None
 
     @property
     def shown_users(self) -> list[str]:
-        return [row.key.value for row in self.ordered_rows]
+        """The users held, top to bottom."""
+        return list(self._order)
+
+    def get_row_index(self, row_key) -> int:  # type: ignore[override]
+        """A user's position (DataTable's own keys are positions)."""
+        index = self._index.get(row_key) if isinstance(row_key, str) else None
+        return index if index is not None else super().get_row_index(row_key)
+
+    def get_cell(self, row_key, column_key):  # type: ignore[override]
+        """The cell of a user (or of a position key)."""
+        index = self._index.get(row_key) if isinstance(row_key, str) else None
+        return super().get_cell(_slot(index) if index is not None else row_key, column_key)
 
     def show(
         self,
@@ -245,10 +164,26 @@ class BucketTable(DataTable):
         self._selected = selected
         self._reconcile()
 
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0, scroll=True)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, scroll=True)
+
     # ------------------------------------------------------------------ building
 
     def on_resize(self) -> None:
+        self._needs = self._held_needs  # a new width: size to the rows held now
         self._ensure_layout()
+
+    def _need(self, needs: Needs) -> None:
+        """Rows that need wider columns than the layout gives them: lay out again (once, after this update)."""
+        self._held_needs = self._held_needs.merge(needs)
+        if not self._needs.covers(needs):
+            self._needs = self._needs.merge(needs)
+            self.call_later(self._ensure_layout)
 
     def on_mount(self) -> None:
         self._ensure_layout()
@@ -257,7 +192,7 @@ class BucketTable(DataTable):
 
     def _ensure_layout(self) -> None:
         width = self.size.width or self.app.size.width
-        layout = layout_for(width)
+        layout = layout_for(width, self._needs)
         if layout != self._layout:
             self._layout = layout
             self._rebuild()
@@ -270,9 +205,12 @@ class BucketTable(DataTable):
         with self.app.batch_update():
             self.clear(columns=True)
             self._cells.clear()
+            self._order, self._index = [], {}
             for key, widths in self._layout.widths().items():
                 self.add_column(self._label(key), key=key, width=widths)
             self._reconcile(restore=keep)
+        # The new rows' height is only known after the next layout: render what is on screen then.
+        self.call_after_refresh(self._render_visible)
 
     def _label(self, key: str) -> Text:
         header = dict((k, h) for k, h, _, _ in COLUMNS)[key]
@@ -294,82 +232,63 @@ class BucketTable(DataTable):
         self.notify_style_update()
 
     def _reconcile(self, restore: str | None = None) -> None:
-        """Add and remove rows by key, re-sort, then render only the rows on screen.
+        """Pick and order the users held, resize the positions at the end, render what is on screen.
 
-        Rows off screen keep their old cells and are marked dirty; they are
-        rendered when scrolled into view (`watch_scroll_y`), so one refresh
-        costs O(visible rows) in cell rendering, whatever the bucket count.
+        Positions off screen keep their old cells and are marked dirty; they
+        are rendered when scrolled into view (`watch_scroll_y`), so one
+        refresh costs O(visible rows) in cell rendering, whatever the bucket count.
         """
         if self._layout is None or not self.columns:
             return
         keep = restore if restore is not None else self.current_user
         cursor_index = self.cursor_row
-        wanted = self._wanted()
-        wanted_set = set(wanted)
+        order = self._ordered(self._wanted())
+        before = self._index
         with self.app.batch_update():
-            gone = [user for user in self._cells if user not in wanted_set]
-            added = [user for user in wanted if user not in self._cells]
-            if len(gone) > 64:
-                self.clear(columns=False)
-                self._cells.clear()
-                added = wanted
-            else:
-                for user in gone:
-                    self.remove_row(user)
-                    del self._cells[user]
-            for user in added:
-                cells = self._placeholder(user)
-                self.add_row(*cells, key=user)
-                self._cells[user] = cells
-            self._dirty = set(wanted)
-            if added or self.sort_spec.column != "user":
-                self._apply_sort(follow=False)
+            self._resize(len(order))
+            rows, needs = self._rows, NO_NEEDS
+            for user in order:
+                if user not in before:
+                    needs = needs.merge(needs_of(rows[user]))
+            if needs is not NO_NEEDS:
+                self._need(needs)
+            self._order, self._index = order, {user: i for i, user in enumerate(order)}
+            self._dirty = set(range(len(order)))
             self._restore_cursor(keep, cursor_index)
             self._render_visible()
 
-    def _wanted(self) -> list[str]:
-        """The users to show: those the filter lets through, at most `max_rows` of them, first in sort order."""
-        pattern = self.pattern
-        if pattern:
-            if pattern != self._match_pattern:
-                self._match_pattern, self._match_cache = pattern, {}
-            cache = self._match_cache
-            rows = []
-            for user, row in self._rows.items():
-                hit = cache.get(user)
-                if hit is None:
-                    hit = cache[user] = matches(user, pattern)
-                if hit:
-                    rows.append(row)
-        else:
-            rows = list(self._rows.values())
-        self.matched = len(rows)
-        if len(rows) <= self.max_rows:
-            return [row.user for row in rows]
-        return self._first_in_order(rows)
+    def _resize(self, count: int) -> None:
+        """As many positions as users held: added or removed at the end only."""
+        have = len(self._cells)
+        if count < have and have - count > 64:  # removing from the end costs O(rows) each: start afresh
+            self.clear(columns=False)
+            self._cells.clear()
+            self._held_needs = NO_NEEDS
+            have = 0
+        for index in range(have - 1, count - 1, -1):
+            self.remove_row(_slot(index))
+            self._cells.pop()
+        for index in range(have, count):
+            cells = self._placeholder("")
+            self.add_row(*cells, key=_slot(index))
+            self._cells.append(cells)
 
-    def _first_in_order(self, rows: list[BucketRow]) -> list[str]:
-        """The first `max_rows` of ``rows`` in the sort order, without sorting them all (100,000 buckets)."""
+    def _ordered(self, users: list[str]) -> list[str]:
+        """``users`` in the sort order (ties by name, ascending, in either direction)."""
         column, descending = self.sort_spec.column, self.sort_spec.descending
-        limit = self.max_rows
-        if column not in SORTABLE or column == "user":
-            if len(self._name_order) != len(self._rows) or not self._rows.keys() == self._name_users:
-                self._name_users = set(self._rows)
-                self._name_order = sorted(self._rows, key=natural)
-            order = reversed(self._name_order) if descending else iter(self._name_order)
-            if len(rows) != len(self._rows):  # filtered
-                wanted = {row.user for row in rows}
-                order = (user for user in order if user in wanted)
-            top = list(islice(order, limit))
-        else:
-            sign = -1.0 if descending else 1.0
-            values = [(sign * sort_number(row, column), natural(row.user)) for row in rows]  # ties: by name, as shown
-            top = [rows[i].user for i in heapq.nsmallest(limit, range(len(rows)), key=values.__getitem__)]
-        # The cursor's user stays in the table even when it falls out of the first rows.
-        current = self.current_user
-        if current is not None and current not in top and any(row.user == current for row in rows):
-            top.append(current)
-        return top
+        rows, natural_of = self._rows, self._picker.natural
+        if column == "user" or column not in SORTABLE:
+            return sorted(users, key=natural_of, reverse=descending)
+        return sorted(users, key=lambda user: sort_value(rows[user], column, descending, natural_of(user)))
+
+    def _wanted(self) -> list[str]:
+        """The users to show: those the filter lets through, at most `max_rows` of them, first in sort order.
+
+        The cursor's user stays in the table even when it falls out of the first rows.
+        """
+        self._picker.limit = self.max_rows
+        wanted, self.matched = self._picker.pick(self._rows, self.pattern, self.sort_spec, keep=self.current_user)
+        return wanted
 
     @property
     def truncated(self) -> bool:
@@ -383,68 +302,48 @@ class BucketTable(DataTable):
         return (cell, *(Text("") for _ in COLUMNS[1:]))
 
     def _render_visible(self) -> None:
-        """Render the dirty rows in (and just around) the viewport."""
-        if not self._dirty or not self.row_count:
+        """Render the dirty positions in (and just around) the viewport, and the cursor's."""
+        if not self._dirty or not self._order:
             return
-        ordered = self.ordered_rows
+        order, rows, cells_of = self._order, self._rows, self._cells
         top = int(self.scroll_y)
         height = max(self.scrollable_content_region.height, 1)
-        first, last = max(0, top - 2), min(len(ordered), top + height + 2)
+        first, last = max(0, top - 2), min(len(order), top + height + 2)
         indices = list(range(first, last))
-        if 0 <= self.cursor_row < len(ordered) and not first <= self.cursor_row < last:
+        if 0 <= self.cursor_row < len(order) and not first <= self.cursor_row < last:
             indices.append(self.cursor_row)
         keys = [key for key, *_ in COLUMNS]
+        dirty = self._dirty
         for index in indices:
-            user = ordered[index].key.value
-            if user not in self._dirty:
+            if index not in dirty:
                 continue
-            self._dirty.discard(user)
-            row = self._rows.get(user)
+            dirty.discard(index)
+            row = rows.get(order[index])
             if row is None:
                 continue
             cells = self._render_row(row)
-            old = self._cells.get(user, ())
+            old = cells_of[index]
+            slot = _slot(index)
             for key, new, was in zip(keys, cells, old):
                 if new != was:
-                    self.update_cell(user, key, new)
-            self._cells[user] = cells
+                    self.update_cell(slot, key, new)
+            cells_of[index] = cells
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if int(old_value) != int(new_value):
             self._render_visible()
 
-    def _apply_sort(self, follow: bool = True) -> None:
-        if not self.row_count:
-            return
-        column, descending = self.sort_spec.column, self.sort_spec.descending
-        rows = self._rows
-
-        by_name = column == "user" or column not in SORTABLE
-
-        def key(cell: object) -> object:
-            user = getattr(cell, "user", None)
-            row = rows.get(user) if user is not None else None
-            if row is None:  # not expected: every shown row is in the snapshot
-                return ((),) if by_name else (float("inf"), ())
-            return sort_value(row, column, descending and not by_name)
-
-        keep = self.current_user if follow else None
-        self.sort("user", key=key, reverse=descending and by_name)
-        if follow:
-            self._restore_cursor(keep, self.cursor_row)
-            self._render_visible()
+    def _apply_sort(self) -> None:
+        """Order the users held again (a new sort, or the levels moved)."""
+        self._reconcile()
 
     def _restore_cursor(self, user: str | None, fallback_index: int) -> None:
-        if not self.row_count:
+        if not self._order:
             return
-        if user is not None:
-            try:
-                index = self.get_row_index(user)
-            except RowDoesNotExist:
-                index = min(fallback_index, self.row_count - 1)
-        else:
-            index = min(fallback_index, self.row_count - 1)
+        index = self._index.get(user) if user is not None else None
+        if index is None:
+            index = min(max(fallback_index, 0), len(self._order) - 1)
         if index != self.cursor_row:
             self.move_cursor(row=index, scroll=True)
 
@@ -464,18 +363,16 @@ class BucketTable(DataTable):
             user.append("  ")
         user.append_text(fmt.safe_text(row.user, width=layout.user - 2))
 
-        tokens = Text(f"{fmt.tokens(row.tokens)}/{fmt.tokens(row.ceiling)}".rjust(layout.tokens), no_wrap=True)
+        tokens = Text(tokens_text(row).rjust(layout.tokens), no_wrap=True)
         fill = fmt.fill_bar(row.fill, layout.bar, fill_colour)
-        refill = fmt.refill(row.config)
-        if layout.wide:
-            refill = f"{refill} {fmt.per_second(row.config.rate_per_second)}"
-        refill_text = Text(_clip(refill, layout.refill), no_wrap=True)
+        refill = Text(_clip(refill_text(row, layout.refill_rate), layout.refill), no_wrap=True)
         grants = Text(fmt.rate(row.grants_per_s).rjust(layout.rate), no_wrap=True)
         denials_value = fmt.rate(row.denials_per_s).rjust(layout.rate)
         denials = Text(denials_value, style=f"bold {colours.low}" if (row.denials_per_s or 0) > 0 else "", no_wrap=True)
         spark = trend(self._levels(row.user, layout.trend) or (row.tokens,), row.ceiling, layout.trend, colours=colours.fills)
         cfg = Text("op", style=f"bold {colours.accent}") if row.overridden else Text("–", style="dim")
-        return (user, tokens, fill, refill_text, grants, denials, spark, cfg)
+        self._need(needs_of(row))  # settings may have changed since the row was added
+        return (user, tokens, fill, refill, grants, denials, spark, cfg)
 
     # ------------------------------------------------------------------ events
 
@@ -489,6 +386,10 @@ class BucketTable(DataTable):
             self.sort_reverse()
         else:
             self.set_sort(SortSpec(column, NATURAL_DESCENDING[column]))
+
+
+def _slot(index: int) -> str:
+    return f"#{index}"
 
 
 class UserText(Text):

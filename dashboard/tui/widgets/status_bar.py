@@ -68,10 +68,12 @@ class StatusBar(Widget):
             "disconnected": badge("DISCONNECTED", error),
             "failing": badge("POLL FAILED", error),
         }[s.link]
+        if s.paused and s.link == "live":
+            link = badge("PAUSED", warning)  # not LIVE: nothing is polled
         left.append((99, link))
         if s.stale_for is not None:
             left.append((98, badge(f"STALE {fmt.ago(s.stale_for)}", warning)))
-        if s.paused:
+        if s.paused and s.link != "live":
             left.append((97, badge("PAUSED", warning)))
         if s.read_only:
             left.append((96, badge("READ-ONLY", accent)))
@@ -92,10 +94,15 @@ class StatusBar(Widget):
             right.append((70, Text(count)))
         if s.invalid:
             right.append((69, Text(f"{s.invalid} invalid", style=f"bold {warning}")))
-        if s.latency_ms is not None:
-            right.append((40, Text(f"rtt {s.latency_ms:.1f}ms")))
-        if s.poll_seconds is not None:
-            right.append((30, Text(f"poll {s.poll_seconds * 1000:.0f}ms")))
+        if s.link in ("disconnected", "failing"):
+            # The last figures describe a connection that is gone: unknown, not stale numbers.
+            right.append((40, Text("rtt –", style="dim")))
+            right.append((30, Text("poll –", style="dim")))
+        else:
+            if s.latency_ms is not None:
+                right.append((40, Text(f"rtt {s.latency_ms:.1f}ms")))
+            if s.poll_seconds is not None:
+                right.append((30, Text(f"poll {s.poll_seconds * 1000:.0f}ms")))
         right.append((50, Text(f"every {fmt.seconds(s.interval)}")))
 
         def total() -> int:

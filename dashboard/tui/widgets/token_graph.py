@@ -1,8 +1,13 @@
-"""Token levels over time for the graphed users: the only module that touches plotext.
+"""Token levels over time for the graphed users, drawn in braille dots (`widgets/braille.py`).
 
 y is fixed from 0 to the largest ceiling among the users shown (the ceilings
-are drawn as horizontal lines), x is seconds before the newest sample. Colours
-match the dots in the table's user column.
+are drawn as dotted rules), x is seconds before the newest sample. Colours
+match the dots in the table's user column. When the data is stale (Redis
+unreachable) the x labels count from now, so the right edge says how old the
+newest sample is instead of calling it "now".
+
+The chart is drawn once per `show()` into a Rich `Text` (a few runs of one
+colour per line) and Textual keeps it until the next `show()` or a resize.
 """
 
 from __future__ import annotations
@@ -10,16 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from dashboard.tui import format as fmt
 from dashboard.tui.colours import SERIES, series_style
+from dashboard.tui.widgets.braille import Canvas, Colour
 
-CEILING_GREY = (140, 140, 140)
+CEILING_GREY: Colour = (140, 140, 140)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,58 @@ def tick_label(seconds_ago: float) -> str:
     return f"-{seconds_ago / 3600:g}h"
 
 
+def y_ticks(top: int, height: int) -> list[int]:
+    count = 5 if height >= 12 else 3 if height >= 6 else 2
+    return sorted({round(top * i / (count - 1)) for i in range(count)})
+
+
+def chart(series: Sequence[Series], span: float, width: int, height: int, *, age: float = 0.0, axis: str = "") -> Text:
+    """The whole chart for a ``width`` x ``height`` area: y labels, plot, x axis and labels."""
+    top = max((s.ceiling for s in series), default=1) or 1
+    yt = y_ticks(top, height)
+    gutter = max(len(str(v)) for v in yt) + 1  # labels and the axis line
+    plot_w, plot_h = max(1, width - gutter), max(1, height - 2)
+    canvas = Canvas(plot_w, plot_h, x_range=(-span, 0.0), y_range=(0.0, float(top)))
+    ceilings = sorted({s.ceiling for s in series})
+    for ceiling in ceilings:
+        owner = next(s for s in series if s.ceiling == ceiling)
+        canvas.hline(ceiling, CEILING_GREY if len(ceilings) == 1 else SERIES[owner.slot % len(SERIES)])
+    for s in series:
+        if s.tokens:
+            canvas.plot([-a for a in s.ago], s.tokens, SERIES[s.slot % len(SERIES)])
+
+    labels = {plot_h - 1 - round(v / top * (plot_h - 1)): str(v) for v in yt}
+    text = Text(no_wrap=True, overflow="crop", end="")
+    styles: dict[Colour | None, Style | str] = {None: ""}
+    for row, runs in enumerate(canvas.rows()):
+        label = labels.get(row)
+        text.append((label or "").rjust(gutter - 1) + ("┤" if label else "│"), style=axis)
+        for chunk, colour in runs:
+            style = styles.get(colour)
+            if style is None:
+                style = styles[colour] = Style(color=f"rgb({colour[0]},{colour[1]},{colour[2]})")
+            text.append(chunk, style=style)
+        text.append("\n")
+
+    ticks = nice_ticks(span)
+    columns = [round((span - t) / span * (plot_w - 1)) for t in ticks]
+    rule = ["─"] * plot_w
+    for column in columns:
+        rule[column] = "┬"
+    text.append(" " * (gutter - 1) + "└" + "".join(rule) + "\n", style=axis)
+    line = [" "] * (gutter + plot_w)
+    placed_until = -1
+    for t, column in sorted(zip(ticks, columns), key=lambda tc: tc[1]):
+        label = f"-{fmt.ago(t + age)}" if age else tick_label(t)  # stale: counted from now
+        start = min(max(gutter + column - len(label) // 2, placed_until + 1), gutter + plot_w - len(label))
+        if start <= placed_until or start < 0:
+            continue  # labels never overlap: one is dropped instead
+        line[start : start + len(label)] = label
+        placed_until = start + len(label)
+    text.append("".join(line), style=axis)
+    return text
+
+
 class TokenGraph(Widget):
     """`show()` the series; the widget redraws itself."""
 
@@ -67,48 +123,40 @@ class TokenGraph(Widget):
         border-subtitle-align: right;
         padding: 0 0;
     }
-    TokenGraph > PlotextPlot {
-        height: 1fr;
-    }
-    TokenGraph > #graph-empty {
-        display: none;
-        height: 1fr;
+    TokenGraph.-empty {
         content-align: center middle;
         color: $text-muted;
     }
-    TokenGraph.-empty > #graph-empty {
-        display: block;
-    }
-    TokenGraph.-empty > PlotextPlot {
-        display: none;
-    }
     """
 
-    def __init__(self, *, marker: str = "braille", id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.marker = marker
         self.series: list[Series] = []
         self.span = 60.0
-
-    def compose(self) -> ComposeResult:
-        yield PlotextPlot()
-        yield Static("waiting for data…", id="graph-empty")
+        self.age = 0.0  # seconds the newest sample is older than now (stale data)
+        self.empty = "waiting for data…"
 
     def on_mount(self) -> None:
         self.border_title = "tokens"
         self.set_class(True, "-empty")
 
-    def show(self, series: Sequence[Series], *, span: float, subtitle: Text | str | None = None, empty: str = "waiting for data…") -> None:
+    def show(
+        self,
+        series: Sequence[Series],
+        *,
+        span: float,
+        subtitle: Text | str | None = None,
+        empty: str = "waiting for data…",
+        age: float = 0.0,
+    ) -> None:
         self.series = list(series)
         self.span = max(span, 1.0)
+        self.age = max(0.0, age)
+        self.empty = empty
         self.border_title = self._legend()
         self.border_subtitle = subtitle if subtitle is not None else ""
-        has_data = any(len(s.tokens) for s in self.series)
-        self.set_class(not has_data, "-empty")
-        if not has_data:
-            self.query_one("#graph-empty", Static).update(empty)
-            return
-        self._draw()
+        self.set_class(not any(len(s.tokens) for s in self.series), "-empty")
+        self.refresh()
 
     def _legend(self) -> Text:
         text = Text("tokens ", style="bold")
@@ -119,32 +167,8 @@ class TokenGraph(Widget):
         text.rstrip()
         return text
 
-    def _draw(self) -> None:
-        plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        top = max((s.ceiling for s in self.series), default=1)
-        ceilings = sorted({s.ceiling for s in self.series})
-        for s in self.series:
-            if not s.tokens:
-                continue
-            xs = [-a for a in s.ago]
-            colour = SERIES[s.slot % len(SERIES)]
-            if len(xs) == 1:
-                plt.scatter(xs, list(s.tokens), color=colour, marker=self.marker)
-            else:
-                plt.plot(xs, list(s.tokens), color=colour, marker=self.marker)
-        for ceiling in ceilings:
-            owners = [s for s in self.series if s.ceiling == ceiling]
-            colour = CEILING_GREY if len(ceilings) == 1 else SERIES[owners[0].slot % len(SERIES)]
-            plt.hline(ceiling, color=colour)
-        plt.ylim(0, top)
-        plt.xlim(-self.span, 0)
-        ticks = nice_ticks(self.span)
-        plt.xticks([-t for t in ticks], [tick_label(t) for t in ticks])
-        height = plot.size.height or 10
-        count = 5 if height >= 12 else 3 if height >= 6 else 2
-        yt = sorted({round(top * i / (count - 1)) for i in range(count)})
-        plt.yticks(yt, [str(v) for v in yt])
-        plot.refresh()
+    def render(self) -> Text:
+        if self.has_class("-empty"):
+            return Text(self.empty, end="")
+        width, height = self.content_size
+        return chart(self.series, self.span, width, height, age=round(self.age), axis="dim")

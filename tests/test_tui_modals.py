@@ -224,3 +224,18 @@ async def test_the_edit_form_says_what_saving_does_from_the_buckets_state(redis_
             assert ("the services' default settings" in text) is not overridden, text
             await pilot.press("escape")
             await pilot.pause()
+
+
+async def test_a_change_that_changes_nothing_says_so_and_audits_nothing(redis_url: str, redis_client) -> None:
+    """Dropping operator settings of a bucket that has none writes nothing: the dashboard must not say "applied (audited)"."""
+    from limiter import RedisLimiter
+    from tests.tui_support import DEFAULT, dashboard, settle
+
+    RedisLimiter(redis_client, default=DEFAULT).try_acquire("plain")
+    async with dashboard(redis_url) as (app, pilot):
+        app.write("unconfigure", "plain")
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("plain: nothing changed" in m for m in messages), messages
+        assert not any("audited)." in m for m in messages), messages
+    assert redis_client.exists("token_bucket:audit") == 0

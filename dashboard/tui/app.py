@@ -382,11 +382,13 @@ class TbdashApp(App[None]):
         self._own_writes = {u: t for u, t in self._own_writes.items() if now - t < 10.0}  # only recent ones matter
         self._own_writes[user] = now
         try:
+            entry: object = True
             if verb == "configure":
                 assert new is not None
-                await self.backend.configure(user, new)
+                # create=False: a bucket that expired since the poll is not re-created by an edit.
+                entry = await self.backend.configure(user, new, create=False)
             elif verb == "unconfigure":
-                await self.backend.unconfigure(user)
+                entry = await self.backend.unconfigure(user)
             elif verb == "reset":
                 await self.backend.reset(user)
             elif verb == "delete":
@@ -399,6 +401,10 @@ class TbdashApp(App[None]):
             return
         except Exception as exc:
             self.notify(f"{fmt.safe_str(user, width=40)}: {verb} failed — {fmt.safe_str(fmt.redact(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
+            return
+        if entry is None:  # the backend found nothing to change: nothing written, nothing audited
+            self.notify(f"{fmt.safe_str(user, width=40)}: nothing changed (already so); nothing audited.", title="No change", timeout=4, markup=False)
+            self.poll_now()
             return
         done = {
             "configure": "new settings applied",

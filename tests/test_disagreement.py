@@ -194,3 +194,20 @@ def test_status_names_buckets_whose_services_disagree(redis_client, redis_url, c
     assert rows["shared"]["default_changes"] == 1
     assert rows["shared"]["other_default"] == {"max_tokens": 5, "burst": 0, "refill_count": 1, "refill_interval": 1.0}
     assert rows["alone"]["default_changes"] == 0 and rows["alone"]["other_default"] is None
+
+
+async def test_the_dashboard_marks_a_bucket_whose_services_disagree(redis_client, redis_url):
+    """The cfg column reads ≠ for that bucket only, and the line under the graph gives both settings."""
+    from tests.tui_support import dashboard, screen_text
+
+    a = BucketConfig(max_tokens=5, refill_count=1, refill_interval=1.0)
+    b = BucketConfig(max_tokens=5, refill_count=2, refill_interval=2.0)
+    RedisLimiter(redis_client, default=a).try_acquire("shared")
+    RedisLimiter(redis_client, default=b).try_acquire("shared")
+    RedisLimiter(redis_client, default=a).try_acquire("zalone")
+    async with dashboard(redis_url, size=(120, 40)) as (app, pilot):
+        text = screen_text(app)
+        rows = {line.split()[1]: line for line in text.splitlines() if line.startswith("│") and ("shared" in line or "zalone" in line)}
+        assert rows["shared"].rstrip(" │").endswith("≠"), rows
+        assert "≠" not in rows["zalone"], rows
+        assert "shared services disagree: 5+0 2/2s vs 5+0 1/1s (1×)" in text, text

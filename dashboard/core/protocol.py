@@ -35,6 +35,11 @@ class BucketRow:
         return self.config.ceiling
 
     @property
+    def callers_disagree(self) -> bool:
+        """Services send different default settings for this bucket (and no operator settings pin it)."""
+        return self.default_changes > 0 and self.other_default is not None and not self.overridden
+
+    @property
     def fill(self) -> float:
         """0.0 … 1.0 of the ceiling."""
         return self.tokens / self.config.ceiling

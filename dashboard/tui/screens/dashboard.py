@@ -19,6 +19,7 @@ from textual.widgets import DataTable
 from dashboard.core.protocol import BucketRow, Snapshot
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
+from dashboard.tui.colours import theme_colours
 from dashboard.tui.screens import confirm
 from dashboard.tui.screens.confirm import ConfirmModal
 from dashboard.tui.widgets.banner import ConnectionBanner
@@ -195,6 +196,13 @@ class DashboardScreen(Screen):
         c = row.config
         text = Text()
         text.append_text(fmt.safe_text(row.user, style="bold", width=20))
+        if row.callers_disagree and row.other_default is not None:  # first: it is what the operator must act on
+            o = row.other_default
+            text.append(
+                f" services disagree: {c.max_tokens}+{c.burst} {fmt.refill(c)} vs {o.max_tokens}+{o.burst} {fmt.refill(o)}"
+                f" ({row.default_changes}×) ·",
+                style=f"bold {theme_colours(self.app).mid}",
+            )
         text.append(f" max {c.max_tokens}+{c.burst} · {fmt.refill(c)} · ")
         text.append(f"granted {row.granted} denied {row.denied}")
         text.append(" · operator" if row.overridden else " · default")

@@ -370,7 +370,12 @@ class BucketTable(ValueCachedTable):
         denials_value = fmt.rate(row.denials_per_s).rjust(layout.rate)
         denials = Text(denials_value, style=f"bold {colours.low}" if (row.denials_per_s or 0) > 0 else "", no_wrap=True)
         spark = trend(self._levels(row.user, layout.trend) or (row.tokens,), row.ceiling, layout.trend, colours=colours.fills)
-        cfg = Text("op", style=f"bold {colours.accent}") if row.overridden else Text("–", style="dim")
+        if row.callers_disagree:  # services keep replacing each other's defaults: the details line says how
+            cfg = Text("≠", style=f"bold {colours.mid}")
+        elif row.overridden:
+            cfg = Text("op", style=f"bold {colours.accent}")
+        else:
+            cfg = Text("–", style="dim")
         self._need(needs_of(row))  # settings may have changed since the row was added
         return (user, tokens, fill, refill, grants, denials, spark, cfg)
 

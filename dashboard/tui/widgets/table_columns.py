@@ -166,7 +166,7 @@ def sort_number(row: BucketRow, column: str) -> float:
     if column == "denials":
         return row.denials_per_s if row.denials_per_s is not None else -1.0
     if column == "cfg":
-        return 1.0 if row.overridden else 0.0
+        return 2.0 if row.callers_disagree else 1.0 if row.overridden else 0.0
     return 0.0
 
 

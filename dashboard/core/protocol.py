@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Protocol
 
 from limiter.config import BucketConfig
+from limiter.types import BucketState
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,17 +125,56 @@ class History:
     ceiling: int = 1
 
 
+class LoadStream(Protocol):
+    """A running load: iterate it for progress (the last item has ``done=True``).
+
+    ``cancel()`` stops it gracefully (no new requests, in-flight ones answer, the
+    iteration ends with a partial report, ``cancelled=True``); closing the iterator
+    or cancelling the consuming task stops it at once, and `final` still holds the
+    partial report.
+    """
+
+    final: LoadProgress | None
+
+    def __aiter__(self) -> AsyncIterator[LoadProgress]: ...
+
+    def cancel(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Backend(Protocol):
-    """What a dashboard needs from Redis. All methods raise `limiter.RedisUnavailable` when Redis is down."""
+    """Everything the dashboard and the CLI need from Redis: they use nothing else.
 
-    info: ConnectionInfo
+    Every method that talks to Redis raises `limiter.RedisUnavailable` when it
+    cannot be reached; the writes raise `dashboard.core.errors.ReadOnlyError` on a
+    read-only backend and `NoSuchBucket` for a user with no bucket (unless created).
+    """
+
+    info: ConnectionInfo  # mode and server (never a password); version once connected
     read_only: bool
+    prefix: str  # the key prefix: buckets are <prefix>:{<user>}
+    default: BucketConfig  # the settings users without operator settings get from this backend
 
+    async def connect(self) -> ConnectionInfo:
+        """Check the connection and learn the server version (and a Sentinel's primary); returns `info`."""
+        ...
+
+    # ---- reading
     async def poll(self) -> Snapshot: ...
 
-    async def configure(self, user: str, config: BucketConfig) -> AuditEntry | None:
-        """None: the settings were already these (nothing written, nothing audited)."""
+    async def bucket(self, user: str) -> BucketRow | None:
+        """One bucket as a poll would show it; None when it has no state."""
         ...
+
+    async def peek(self, user: str) -> BucketState | None:
+        """The bucket as the script sees it with this backend's default (runs the script: a load's rights)."""
+        ...
+
+    async def audit(self, limit: int = 100) -> list[AuditEntry]: ...
+
+    # ---- changing (audited); None: nothing to change, nothing written or audited
+    async def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> AuditEntry | None: ...
 
     async def unconfigure(self, user: str) -> AuditEntry | None: ...
 
@@ -142,11 +182,13 @@ class Backend(Protocol):
 
     async def delete(self, user: str) -> AuditEntry: ...
 
-    async def audit(self, limit: int = 100) -> list[AuditEntry]: ...
+    # ---- load
+    async def check_load(self, spec: LoadSpec) -> BucketRow | None:
+        """Refuse up front what can never succeed; returns the bucket, to pass to `load`."""
+        ...
 
-    def load(self, spec: LoadSpec) -> AsyncIterator[LoadProgress]:
-        """Fire load; yields progress a few times a second, the last item with ``done=True``.
-        Closing the iterator (or cancelling its task) stops the load; a final item has ``cancelled=True``."""
+    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> LoadStream:
+        """Fire load at ``spec.user`` (using ``bucket``'s own stored settings as default when given)."""
         ...
 
     async def aclose(self) -> None: ...

@@ -128,9 +128,9 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         assert re.search(r"tokens ● " + re.escape(SHOWN[op.order[0]][:8]), screen) or op.order[0] == "alice"
 
         # Zoom the graph and back.
-        p.send("g")
+        p.send("z")
         p.wait_for(lambda s: "user▲" not in s, what="the zoomed graph")
-        p.send("g")
+        p.send("z")
         p.wait_for("user▲", what="the table back")
 
         # Filter to the SGR id.

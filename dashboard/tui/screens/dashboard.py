@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.screen import Screen
@@ -33,6 +33,11 @@ from dashboard.tui.widgets.token_graph import Series, TokenGraph
 if TYPE_CHECKING:
     from dashboard.tui.app import TbdashApp
 
+FILTER_KEYS = (
+    KeyItem("enter", "Keep filter", "enter"),
+    KeyItem("esc", "Clear filter", "escape"),
+    KeyItem("↓", "To the table", "down"),
+)
 WIDE = 180  # at least this many columns: table and graph side by side
 
 
@@ -145,6 +150,9 @@ class DashboardScreen(Screen):
 
     def update_keys(self) -> None:
         """The key bar from the action table, as `check_action` allows now (repaints only on a change)."""
+        if isinstance(self.focused, FilterBar):  # typing a filter: its own keys, not the table's
+            self.query_one(KeyBar).set_items(FILTER_KEYS)
+            return
         items: list[KeyItem] = []
         for entry in actions.KEY_BAR:
             allowed = [self._allowed(name) for name in entry.actions]
@@ -153,6 +161,12 @@ class DashboardScreen(Screen):
             label = entry.label_on if entry.label_on and self._toggled(entry.actions[0]) else entry.label
             items.append(KeyItem(entry.key, label, entry.press, enabled=any(a is True for a in allowed)))
         self.query_one(KeyBar).set_items(tuple(items))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.update_keys()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.update_keys()
 
     def _allowed(self, name: str) -> bool | None:
         if name in self._own_actions:

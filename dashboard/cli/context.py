@@ -102,10 +102,10 @@ def redis_error(ctx: Context, exc: BaseException, *, url: str | None = None, hin
 
 
 def start_embedded(ctx: Context) -> tuple[str, Callable[[], None]]:
-    from dashboard.servers import RedisProcess, RedisServerError
+    from dashboard.embedded import EmbeddedRedis, RedisServerError
 
     try:
-        process = RedisProcess(unix_socket=True).start()
+        process = EmbeddedRedis(unix_socket=True).start()
     except RedisServerError as exc:
         raise Failed(f"tbdash: cannot start the embedded redis-server: {exc}") from None
     return process.url, process.stop

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK, UsageError
 from dashboard.cli.output import dumps, json_fields, json_safe, shown, table, value_text
 from dashboard.core.inputs import validate_limit
+from dashboard.core.protocol import AuditEntry, Backend
 
 MAX_LIMIT = 10_000  # the stream is capped near this length (dashboard.core.audit.DEFAULT_MAXLEN)
 STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
@@ -21,7 +21,7 @@ def check_audit(ctx: Context) -> int:
     return limit
 
 
-def entry_json(e: Any) -> dict[str, object]:
+def entry_json(e: AuditEntry) -> dict[str, object]:
     return {
         "id": json_safe(e.id),
         "when": e.when,
@@ -48,7 +48,7 @@ def summary(old: dict[str, object] | None, new: dict[str, object] | None) -> str
     return ", ".join(parts) or "no change"
 
 
-async def audit(ctx: Context, backend: Any) -> int:
+async def audit(ctx: Context, backend: Backend) -> int:
     entries = await backend.audit(check_audit(ctx))
     if ctx.args.json:
         ctx.print(dumps([entry_json(e) for e in entries]))

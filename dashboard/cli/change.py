@@ -7,7 +7,6 @@ judged first (`check_set`), so a bad value is exit 2 even when Redis is down.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from dashboard.cli.audit import entry_json
 from dashboard.cli.context import Context
@@ -15,6 +14,7 @@ from dashboard.cli.errors import EXIT_OK, Failed, UsageError
 from dashboard.cli.output import dumps, json_fields, shown, value_text
 from dashboard.core.inputs import BUCKET_FIELDS, validate_bucket
 from dashboard.core.untrusted import is_utf8
+from dashboard.core.protocol import Backend
 
 FLAGS = {"max_tokens": "--max-tokens", "burst": "--burst", "refill_count": "--refill-count", "refill_interval": "--refill-interval"}
 STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
@@ -78,7 +78,7 @@ def change_lines(old: dict[str, object] | None, new: dict[str, object] | None) -
     return lines
 
 
-async def set_command(ctx: Context, backend: Any) -> int:
+async def set_command(ctx: Context, backend: Backend) -> int:
     from dashboard.core.errors import AuditWriteFailed, NoSuchBucket
     from limiter.errors import CorruptBucket
 

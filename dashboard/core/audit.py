@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import getpass
 import json
+import os
 import socket
 from typing import Any, Mapping
 
@@ -23,15 +24,25 @@ DEFAULT_MAXLEN = 10_000
 ACTIONS = ("configure", "unconfigure", "reset", "delete")
 
 
-def operator_identity(configured: str | None = None) -> str:
-    """``configured`` if given, else ``<OS user>@<host>``."""
+def operator_identity(configured: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Who the audit stream records: ``configured`` (``[dashboard] operator``) if given, else ``<login>@<host>``.
+
+    The login is the first of ``$LOGNAME``, ``$USER``, ``$USERNAME`` in ``env``
+    (the process environment by default), else the passwd entry, else "unknown".
+    """
     if configured:
         return configured
+    return f"{_login(os.environ if env is None else env)}@{socket.gethostname()}"
+
+
+def _login(env: Mapping[str, str]) -> str:
+    for var in ("LOGNAME", "USER", "USERNAME"):
+        if env.get(var):
+            return env[var]
     try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry and no $USER (some containers)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        return "unknown"
 
 
 def state_dict(state: BucketState | BucketRow | None) -> dict[str, object] | None:

@@ -142,23 +142,23 @@ def _retry(retries: int, asyncio: bool) -> Any:
 
 
 def _standalone(spec: ConnectionSpec, kwargs: dict[str, Any], retries: int, asyncio: bool) -> Any:
-    if asyncio:
-        from redis.asyncio import Redis
-    else:
-        from redis import Redis
+    import redis
+    import redis.asyncio
+
     where: dict[str, Any]
     if spec.unix_path is not None:
         where = {"unix_socket_path": spec.unix_path}
     else:
         where = {"host": spec.hosts[0].host, "port": spec.hosts[0].port}
-    return Redis(**where, db=spec.db, retry=_retry(retries, asyncio), **kwargs)
+    client_class: Any = redis.asyncio.Redis if asyncio else redis.Redis
+    return client_class(**where, db=spec.db, retry=_retry(retries, asyncio), **kwargs)
 
 
 def _sentinel(spec: ConnectionSpec, kwargs: dict[str, Any], retries: int, asyncio: bool) -> Any:
-    if asyncio:
-        from redis.asyncio.sentinel import Sentinel
-    else:
-        from redis.sentinel import Sentinel
+    import redis.asyncio.sentinel
+    import redis.sentinel
+
+    sentinel_class: Any = redis.asyncio.sentinel.Sentinel if asyncio else redis.sentinel.Sentinel
     sentinel_kwargs: dict[str, Any] = {
         "socket_timeout": kwargs["socket_timeout"],
         "socket_connect_timeout": kwargs["socket_connect_timeout"],
@@ -170,17 +170,17 @@ def _sentinel(spec: ConnectionSpec, kwargs: dict[str, Any], retries: int, asynci
         sentinel_kwargs["username"] = spec.sentinel_username
     if spec.sentinel_password is not None:
         sentinel_kwargs["password"] = spec.sentinel_password.get_secret_value()
-    sentinel = Sentinel(list(spec.hosts), sentinel_kwargs=sentinel_kwargs)
+    sentinel = sentinel_class(list(spec.hosts), sentinel_kwargs=sentinel_kwargs)
     assert spec.service_name is not None  # checked by ConnectionSpec
     return sentinel.master_for(spec.service_name, db=spec.db, retry=_retry(retries, asyncio), **kwargs)
 
 
 def _cluster(spec: ConnectionSpec, kwargs: dict[str, Any], retries: int, asyncio: bool) -> Any:
-    if asyncio:
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
-    else:
-        from redis.cluster import ClusterNode, RedisCluster
-    nodes = [ClusterNode(h.host, h.port) for h in spec.hosts]
+    import redis.asyncio.cluster
+    import redis.cluster
+
+    cluster: Any = redis.asyncio.cluster if asyncio else redis.cluster
+    nodes = [cluster.ClusterNode(h.host, h.port) for h in spec.hosts]
     # The cluster client does its own retries (re-reading the slot map between
     # attempts); the per-node connections it creates are not retried again.
-    return RedisCluster(startup_nodes=nodes, retry=_retry(retries, asyncio), **kwargs)
+    return cluster.RedisCluster(startup_nodes=nodes, retry=_retry(retries, asyncio), **kwargs)

@@ -91,7 +91,7 @@ async def set_command(ctx: Context, backend: Backend) -> int:
             if row is None and not args.create:
                 raise NoSuchBucket(user, backend.prefix, "configure")
             config, errors = validate_bucket(typed(args), base=row.config if row is not None else backend.default)
-            if errors:
+            if config is None:
                 raise UsageError("tbdash set: " + problems(errors))
             entry = await backend.configure(user, config, create=args.create)
         elif mode == "default":

@@ -22,7 +22,7 @@ def load_spec(ctx: Context, ceiling: int | None = None) -> LoadSpec:
     check_user("load", args.user)
     raw = {"rate": args.rate, "duration": args.duration, "concurrency": args.concurrency, "tokens": args.tokens}
     spec, errors = validate_load(raw, user=args.user, ceiling=ceiling)
-    if errors:
+    if spec is None:
         raise UsageError("tbdash load: " + "; ".join(f"{FLAGS.get(f, '--rate')}: {m}" for f, m in errors.items()))
     return spec
 
@@ -125,6 +125,7 @@ async def load(ctx: Context, backend: Backend) -> int:
             ctx.err.write("\r" + " " * 100 + "\r")
             ctx.err.flush()
     final = final or run.final
+    assert final is not None  # a load always ends with a report, partial when cancelled
     if ctx.args.json:
         ctx.print(dumps(load_json(final)))
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping
+from typing import Any, Mapping
 
 from pydantic import ValidationError
 
@@ -83,7 +83,7 @@ def validate_bucket(raw: Mapping[str, str], base: BucketConfig | None = None) ->
     only the flags given); without ``base`` every field is required.
     """
     errors: dict[str, str] = {}
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for field in BUCKET_FIELDS:
         if field not in raw and base is not None:
             values[field] = getattr(base, field)

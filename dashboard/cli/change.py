@@ -12,12 +12,12 @@ from dashboard.cli.audit import entry_json
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK, Failed, UsageError
 from dashboard.cli.output import dumps, json_fields, shown, value_text
+from dashboard.core.audit import state_changes
 from dashboard.core.inputs import BUCKET_FIELDS, validate_bucket
 from dashboard.core.untrusted import is_utf8
 from dashboard.core.protocol import Backend
 
 FLAGS = {"max_tokens": "--max-tokens", "burst": "--burst", "refill_count": "--refill-count", "refill_interval": "--refill-interval"}
-STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
 
 
 def typed(args: argparse.Namespace) -> dict[str, str]:
@@ -68,13 +68,9 @@ def check_set(ctx: Context) -> str:
 
 def change_lines(old: dict[str, object] | None, new: dict[str, object] | None) -> list[str]:
     lines = []
-    for key in STATE_KEYS:
-        before = None if old is None else old.get(key)
-        after = None if new is None else new.get(key)
-        if before is None and after is None:
-            continue
-        mark = f"{value_text(before)} -> {value_text(after)}" if before != after else f"{value_text(after)} (unchanged)"
-        lines.append(f"  {key:<16} {mark}")
+    for c in state_changes(old, new):
+        mark = f"{value_text(c.before)} -> {value_text(c.after)}" if c.changed else f"{value_text(c.after)} (unchanged)"
+        lines.append(f"  {c.key:<16} {mark}")
     return lines
 
 

@@ -14,7 +14,8 @@ import getpass
 import json
 import os
 import socket
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 from dashboard.core.protocol import AuditEntry, BucketRow
 from limiter.keys import audit_key
@@ -22,6 +23,31 @@ from limiter.types import BucketState
 
 DEFAULT_MAXLEN = 10_000
 ACTIONS = ("configure", "unconfigure", "reset", "delete")
+# What an entry records of a bucket (`state_dict`), in the order every view lists it.
+STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One recorded value of an audit entry, old → new (None: absent on that side)."""
+
+    key: str
+    before: object
+    after: object
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def state_changes(old: Mapping[str, object] | None, new: Mapping[str, object] | None, keys: Sequence[str] = STATE_KEYS) -> list[Change]:
+    """The old → new of an audit entry (or of two `state_dict`s): every key present on either side, in ``keys`` order.
+
+    The one diff of the CLI's ``audit`` and ``set`` and the dashboard's views:
+    filter on `Change.changed` for what moved.
+    """
+    rows = [Change(k, None if old is None else old.get(k), None if new is None else new.get(k)) for k in keys]
+    return [c for c in rows if c.before is not None or c.after is not None]
 
 
 def operator_identity(configured: str | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -17,7 +17,7 @@ from redis import exceptions as rexc
 from dashboard.connection import Embedded, Target, TargetMode, connect_target, describe_target, parse_target
 from dashboard.core.audit import DEFAULT_MAXLEN, AuditLog, operator_identity, state_dict
 from dashboard.core.errors import AuditWriteFailed, LoadSpecError, NoSuchBucket, ReadOnlyError
-from dashboard.core.loadgen import LoadRun, check_spec
+from dashboard.core.loadgen import OpenLoopLoad, check_spec
 from dashboard.core.poller import FIELDS, Poller, ReadError, _time_us, build_row
 from dashboard.core.untrusted import shown
 from dashboard.core.protocol import AuditEntry, Backend, BucketRow, ConnectionInfo, LoadSpec, Snapshot
@@ -235,15 +235,15 @@ class RedisBackend:
 
     # ---- load
 
-    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> LoadRun:
-        """Fire load (see `LoadRun`): iterate it for progress; ``cancel()`` for a graceful stop.
+    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> OpenLoopLoad:
+        """Fire load (see `OpenLoopLoad`): iterate it for progress; ``cancel()`` for a graceful stop.
 
         ``bucket`` (from `check_load` or a poll): requests then use the bucket's own
         stored settings as default, so a test load never rewrites a service's settings.
         """
         self._writable("load", spec.user)  # consuming tokens is a change too
         check_spec(spec)
-        return LoadRun(self._limiter_for(bucket).try_acquire, spec)
+        return OpenLoopLoad(self._limiter_for(bucket).try_acquire, spec)
 
     async def check_load(self, spec: LoadSpec) -> BucketRow | None:
         """Refuse up front what can never succeed (more tokens per request than the

@@ -159,8 +159,11 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         if self.unix_socket:
-            return f"unix://{self.unix_socket}"
-        return f"redis://{self.host}:{self.port}/0"
+            return f"unix://{self._userinfo()}{self.unix_socket}"
+        return f"redis://{self._userinfo()}{self.host}:{self.port}/0"
+
+    def _userinfo(self) -> str:
+        return ""  # the embedded server has no password
 
     def _state(self) -> str:
         return "running" if self.alive else "stopped"

@@ -118,12 +118,9 @@ class RedisProcess(EmbeddedRedis):
     def paused(self) -> bool:
         return self._paused
 
-    @property
-    def url(self) -> str:
-        """A redis-py URL (carries the password, so do not print it; ``repr`` hides it)."""
-        if self.unix_socket:
-            return f"unix://{userinfo(self.password)}{self.unix_socket}"
-        return f"redis://{userinfo(self.password)}{self.host}:{self.port}/0"
+    def _userinfo(self) -> str:
+        # The url then carries the password: do not print it (``repr`` hides it).
+        return userinfo(self.password)
 
     def _state(self) -> str:
         return "paused" if self._paused else super()._state()

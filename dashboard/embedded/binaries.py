@@ -52,6 +52,12 @@ class RedisBinary:
     def at_least(self, major: int, minor: int = 0) -> bool:
         return self.version[:2] >= (major, minor)
 
+    @property
+    def cli(self) -> str | None:
+        """The redis-cli shipped next to this server, if any (the tests use it; tbdash does not)."""
+        cli = Path(self.path).with_name("redis-cli")
+        return str(cli) if os.access(cli, os.X_OK) else None
+
 
 _VERSION_RE = re.compile(r"^(\w+) server v=(\d+)\.(\d+)\.(\d+)", re.IGNORECASE)
 

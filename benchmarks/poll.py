@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = None
     if args.url is None:
-        from dashboard.servers import RedisProcess
+        from dashboard.embedded import EmbeddedRedis
 
-        server = RedisProcess().start()
+        server = EmbeddedRedis().start()
         url = server.url
     else:
         url = args.url

@@ -1,4 +1,4 @@
-"""The benchmark's private redis-server: ``dashboard.servers.RedisProcess``.
+"""The benchmark's private redis-server: ``dashboard.embedded.EmbeddedRedis``.
 
 A fresh server on a free loopback port, no persistence (``--save ""``, no
 AOF), stopped by its pid when the run ends. The machine's own Redis
@@ -7,7 +7,7 @@ AOF), stopped by its pid when the run ends. The machine's own Redis
 
 from __future__ import annotations
 
-from dashboard.servers import RedisProcess, default_redis_server, probe_binary
+from dashboard.embedded import EmbeddedRedis, default_redis_server, probe_binary
 
 
 class PrivateRedis:
@@ -15,7 +15,7 @@ class PrivateRedis:
 
     def __init__(self, binary: str | None = None) -> None:
         self._binary = probe_binary(binary) if binary else default_redis_server()
-        self._process = RedisProcess(self._binary)
+        self._process = EmbeddedRedis(self._binary)
 
     @property
     def binary(self) -> str:

@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         phases = [replace(p, seconds=QUICK_SECONDS[p.name], cursor_moves=min(p.cursor_moves, 100), quick=True) for p in phases if p.name in QUICK_SECONDS]
     phases = [replace(p, seconds=p.seconds * args.scale) for p in phases]
 
-    from dashboard.servers import RedisProcess
+    from dashboard.embedded import EmbeddedRedis
 
-    server = RedisProcess().start()
+    server = EmbeddedRedis().start()
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
     try:

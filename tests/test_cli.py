@@ -143,7 +143,7 @@ def test_load_reports_counts(capsys: pytest.CaptureFixture[str], seeded: str) ->
 
 
 def test_unreachable_redis_exits_3_naming_host_and_port_never_the_password(capsys: pytest.CaptureFixture[str]) -> None:
-    from dashboard.servers import free_port
+    from dashboard.embedded import free_port
 
     port = free_port()
     for argv in (["status"], ["audit"], ["set", "a", "--burst", "1"], ["load", "a", "--rate", "1", "--duration", "1"]):

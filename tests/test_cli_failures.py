@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard.cli import main
-from dashboard.servers import free_port
+from dashboard.embedded import free_port
 
 CANARY = "Canary-pw-5e1d77"
 WRONG = "Wrong-pw-0b9c42"

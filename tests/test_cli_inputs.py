@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.cli import main
 from dashboard.core.inputs import validate_bucket, validate_load
-from dashboard.servers import free_port
+from dashboard.embedded import free_port
 from limiter import BucketConfig, RedisLimiter
 
 GOOD_BUCKET = {"max_tokens": "10", "burst": "5", "refill_count": "1", "refill_interval": "1"}

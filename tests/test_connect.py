@@ -1,4 +1,4 @@
-"""limiter.connect: URL parsing, redaction, and the clients it builds.
+"""limiter.connect: URL parsing, redaction, and the clients it builds (tbdash's own additions: test_connection.py).
 
 Parsing and client construction need no server (constructing a redis-py client
 does not connect, except the synchronous RedisCluster). The tests marked by the
@@ -25,17 +25,14 @@ from limiter.connect import (
     DEFAULT_RETRIES,
     DEFAULT_SOCKET_TIMEOUT,
     ConnectionSpec,
-    EmbeddedNotStarted,
     HostPort,
     InvalidConnection,
     InvalidURL,
     connect,
-    describe,
+    describe_connection as describe,
     parse_host_port,
     parse_url,
-    read_password_file,
     redact,
-    resolve_password,
 )
 
 CANARY = "s3cr3t-CANARY-pw"
@@ -63,7 +60,6 @@ CANARY = "s3cr3t-CANARY-pw"
         "rediss+sentinel://a:26379,b:26379/mymaster",
         "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002",
         "rediss+cluster://[::1]:7000,node-b:7001",
-        "embedded://",
     ],
 )
 def test_canonical_urls_round_trip(url: str) -> None:
@@ -159,7 +155,6 @@ def test_scheme_is_case_insensitive_and_spaces_are_trimmed() -> None:
         ("redis+cluster://a:7000/0", "takes no path"),
         ("redis+cluster://a:7000?db=1", "only database 0"),
         ("redis+cluster://a:7000?sentinel_password=x", "unknown option 'sentinel_password'"),
-        ("embedded://somewhere", "embedded:// takes no host"),
     ],
 )
 def test_bad_urls_say_what_is_wrong(url: str, fragment: str) -> None:
@@ -224,7 +219,6 @@ def test_password_never_shown(url: str) -> None:
         "ftp://:{pw}@h",
         "redis://:{pw}@h/0?password={pw}",  # given twice
         "redis://:{pw}@h/0?ssl_ca_certs=/x",
-        "embedded://:{pw}@",
         # Malformed on purpose: special characters in the password NOT percent-encoded.
         "redis://:s3cr3t/CANARY/pw@h:6379/0",
         "redis://:s3cr3t?CANARY=pw@h:6379/0",
@@ -271,34 +265,6 @@ def test_describe() -> None:
     )
     many = "redis+cluster://" + ",".join(f"n{i}:7000" for i in range(6))
     assert describe(many) == "cluster 6 seed nodes n0:7000,n1:7000,n2:7000,n3:7000,… (+2 more)"
-    assert describe("embedded://").startswith("embedded")
-
-
-# --------------------------------------------------------------------------- passwords
-
-
-def test_read_password_file(tmp_path) -> None:
-    secret = tmp_path / "pw"
-    secret.write_text(CANARY + "\n")
-    assert read_password_file(secret).get_secret_value() == CANARY
-    secret.write_text("\n")
-    with pytest.raises(InvalidConnection, match="is empty"):
-        read_password_file(secret)
-    with pytest.raises(InvalidConnection, match="cannot read password file .*missing"):
-        read_password_file(tmp_path / "missing")
-
-
-def test_password_order(tmp_path) -> None:
-    secret = tmp_path / "pw"
-    secret.write_text("from-file")
-    env = {"PW": "from-env"}
-    assert resolve_password(url_password="from-url", password_file=secret, password_env="PW", env=env) == SecretStr("from-url")
-    assert resolve_password(password="given", password_env="PW", env=env) == SecretStr("given")
-    assert resolve_password(password_file=secret, password_env="PW", env=env) == SecretStr("from-file")
-    assert resolve_password(password_env="PW", env=env) == SecretStr("from-env")
-    assert resolve_password(password_env="PW", env={}) is None
-    with pytest.raises(InvalidConnection, match="not both"):
-        resolve_password(password="a", password_file=secret)
 
 
 # --------------------------------------------------------------------------- clients (no server)
@@ -315,7 +281,7 @@ def test_standalone_client_has_explicit_timeouts_and_one_retry() -> None:
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("127.0.0.1", 1, 3)
     assert kwargs["socket_timeout"] == DEFAULT_SOCKET_TIMEOUT
     assert kwargs["socket_connect_timeout"] == DEFAULT_CONNECT_TIMEOUT
-    assert (kwargs["username"], kwargs["password"], kwargs["client_name"]) == ("alice", CANARY, "tbdash")
+    assert (kwargs["username"], kwargs["password"], kwargs["client_name"]) == ("alice", CANARY, None)  # services name their own
     assert client.get_retry()._retries == DEFAULT_RETRIES == 1
     assert CANARY not in repr(client) and CANARY not in repr(client.connection_pool)
 
@@ -328,13 +294,13 @@ def test_keyword_arguments_override_the_spec() -> None:
         socket_timeout=0.3,
         connect_timeout=0.2,
         decode_responses=True,
-        client_name=None,
+        client_name="svc",
         retries=0,
     )
     kwargs = _pool_kwargs(client)
     assert (kwargs["password"], kwargs["username"]) == ("given", "bob")
     assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.3, 0.2)
-    assert kwargs["decode_responses"] is True and kwargs["client_name"] is None
+    assert kwargs["decode_responses"] is True and kwargs["client_name"] == "svc"
     assert client.get_retry()._retries == 0
     with pytest.raises(InvalidConnection, match="retries"):
         connect("redis://h/0", retries=-1)
@@ -406,19 +372,11 @@ async def test_async_clients() -> None:
         await client.aclose()
 
 
-def test_embedded_cannot_be_connected_to() -> None:
-    with pytest.raises(EmbeddedNotStarted, match="starts itself"):
-        connect("embedded://")
-
-
-# --------------------------------------------------------------------------- live servers
-
-
 def test_standalone_live(redis_url: str) -> None:
     client = connect(redis_url)
     try:
         assert client.ping()
-        assert client.client_getname() in (b"tbdash", "tbdash")
+        assert client.client_getname() is None  # the library names no connection; tbdash names its own
     finally:
         client.close()
 
@@ -427,7 +385,7 @@ async def test_standalone_live_async(redis_url: str) -> None:
     client = connect(redis_url, asyncio=True, decode_responses=True)
     try:
         assert await client.ping()
-        assert await client.client_getname() == "tbdash"
+        assert await client.client_getname() is None
     finally:
         await client.aclose()
 

@@ -9,7 +9,7 @@ import redis.asyncio
 
 from dashboard.core.backend import RedisBackend
 from dashboard.core.errors import LoadSpecError
-from dashboard.core.loadgen import Histogram, LoadRun, check_spec
+from dashboard.core.loadgen import Histogram, OpenLoopLoad as LoadRun, check_spec
 from dashboard.core.protocol import LoadSpec
 from limiter import BucketConfig
 

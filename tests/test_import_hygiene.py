@@ -21,7 +21,7 @@ sys.meta_path.insert(0, NoTextual())
 def test_limiter_and_the_headless_core_import_without_textual() -> None:
     code = BLOCK_TEXTUAL + (
         "import limiter, limiter.connect, limiter.model, limiter.condition, limiter.script\n"
-        "import dashboard.settings, dashboard.servers, dashboard.cli\n"
+        "import dashboard.settings, dashboard.embedded, dashboard.cli\n"
         "import dashboard.core.backend, dashboard.core.poller, dashboard.core.loadgen, dashboard.core.audit\n"
         "import dashboard.core.demo, dashboard.core.history, dashboard.core.discovery\n"
         "from limiter import BucketConfig, ConditionBucket\n"

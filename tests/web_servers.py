@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from dashboard.servers import free_port
+from dashboard.embedded import free_port
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK, UsageError
 from dashboard.cli.output import dumps, json_fields, json_safe, shown, table, value_text
+from dashboard.core.audit import state_changes
 from dashboard.core.inputs import validate_limit
+from dashboard.core.protocol import AuditEntry, Backend
 
 MAX_LIMIT = 10_000  # the stream is capped near this length (dashboard.core.audit.DEFAULT_MAXLEN)
-STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
 
 
 def check_audit(ctx: Context) -> int:
@@ -21,7 +21,7 @@ def check_audit(ctx: Context) -> int:
     return limit
 
 
-def entry_json(e: Any) -> dict[str, object]:
+def entry_json(e: AuditEntry) -> dict[str, object]:
     return {
         "id": json_safe(e.id),
         "when": e.when,
@@ -38,17 +38,17 @@ def when_text(epoch: float) -> str:
 
 
 def summary(old: dict[str, object] | None, new: dict[str, object] | None) -> str:
+    changes = state_changes(old, new)
     if old is None or new is None:
-        one = new if old is None else old
-        if one is None:
+        if old is None and new is None:
             return ""
-        listed = ", ".join(f"{k} {value_text(one[k])}" for k in STATE_KEYS if k in one)
+        listed = ", ".join(f"{c.key} {value_text(c.after if old is None else c.before)}" for c in changes)
         return f"(no state before) -> {listed}" if old is None else f"{listed} -> (gone)"
-    parts = [f"{k} {value_text(old.get(k))}->{value_text(new.get(k))}" for k in STATE_KEYS if old.get(k) != new.get(k)]
+    parts = [f"{c.key} {value_text(c.before)}->{value_text(c.after)}" for c in changes if c.changed]
     return ", ".join(parts) or "no change"
 
 
-async def audit(ctx: Context, backend: Any) -> int:
+async def audit(ctx: Context, backend: Backend) -> int:
     entries = await backend.audit(check_audit(ctx))
     if ctx.args.json:
         ctx.print(dumps([entry_json(e) for e in entries]))

@@ -7,17 +7,17 @@ judged first (`check_set`), so a bad value is exit 2 even when Redis is down.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from dashboard.cli.audit import entry_json
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK, Failed, UsageError
 from dashboard.cli.output import dumps, json_fields, shown, value_text
+from dashboard.core.audit import state_changes
 from dashboard.core.inputs import BUCKET_FIELDS, validate_bucket
 from dashboard.core.untrusted import is_utf8
+from dashboard.core.protocol import Backend
 
 FLAGS = {"max_tokens": "--max-tokens", "burst": "--burst", "refill_count": "--refill-count", "refill_interval": "--refill-interval"}
-STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
 
 
 def typed(args: argparse.Namespace) -> dict[str, str]:
@@ -68,17 +68,13 @@ def check_set(ctx: Context) -> str:
 
 def change_lines(old: dict[str, object] | None, new: dict[str, object] | None) -> list[str]:
     lines = []
-    for key in STATE_KEYS:
-        before = None if old is None else old.get(key)
-        after = None if new is None else new.get(key)
-        if before is None and after is None:
-            continue
-        mark = f"{value_text(before)} -> {value_text(after)}" if before != after else f"{value_text(after)} (unchanged)"
-        lines.append(f"  {key:<16} {mark}")
+    for c in state_changes(old, new):
+        mark = f"{value_text(c.before)} -> {value_text(c.after)}" if c.changed else f"{value_text(c.after)} (unchanged)"
+        lines.append(f"  {c.key:<16} {mark}")
     return lines
 
 
-async def set_command(ctx: Context, backend: Any) -> int:
+async def set_command(ctx: Context, backend: Backend) -> int:
     from dashboard.core.errors import AuditWriteFailed, NoSuchBucket
     from limiter.errors import CorruptBucket
 
@@ -91,7 +87,7 @@ async def set_command(ctx: Context, backend: Any) -> int:
             if row is None and not args.create:
                 raise NoSuchBucket(user, backend.prefix, "configure")
             config, errors = validate_bucket(typed(args), base=row.config if row is not None else backend.default)
-            if errors:
+            if config is None:
                 raise UsageError("tbdash set: " + problems(errors))
             entry = await backend.configure(user, config, create=args.create)
         elif mode == "default":

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
 from dashboard.cli.errors import Failed, UsageError, from_failure
 from dashboard.core.failures import ACL_HINT, explain
+
+if TYPE_CHECKING:
+    from dashboard.connection import Target
+    from dashboard.core.protocol import Backend
+    from dashboard.settings import TbdashSettings
 
 
 @dataclass
 class Context:
     args: argparse.Namespace
-    settings: Any
+    settings: TbdashSettings
     out: TextIO
     err: TextIO
     secrets: list[str]
@@ -42,7 +47,7 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def load_settings(args: argparse.Namespace) -> Any:
+def load_settings(args: argparse.Namespace) -> TbdashSettings:
     from dashboard.settings import ConfigError, load_settings as load
     from limiter.connect import InvalidConnection
 
@@ -59,7 +64,7 @@ def load_settings(args: argparse.Namespace) -> Any:
         raise UsageError(f"tbdash: --url: {exc}") from None
 
 
-def secrets_of(settings: Any) -> list[str]:
+def secrets_of(settings: TbdashSettings) -> list[str]:
     try:
         spec = settings.connection_spec()
     except Exception:  # a password file that cannot be read is reported when connecting
@@ -74,16 +79,16 @@ def secrets_of(settings: Any) -> list[str]:
     return [s for s in found if len(s) >= 3]
 
 
-def _spec(ctx: Context, url: str | None) -> Any:
-    from limiter.connect import parse_url
+def _target(ctx: Context, url: str | None) -> Target | None:
+    from dashboard.connection import parse_target
 
     try:
-        return parse_url(url) if url is not None else ctx.settings.connection_spec()
+        return parse_target(url) if url is not None else ctx.settings.connection_spec()
     except Exception:
         return None
 
 
-def endpoint(spec: Any) -> str | None:
+def endpoint(spec: Target | None) -> str | None:
     """Where Redis was looked for: host:port list or socket path (never a password)."""
     if spec is None or spec.mode == "embedded":
         return None
@@ -96,16 +101,16 @@ def endpoint(spec: Any) -> str | None:
 
 def redis_error(ctx: Context, exc: BaseException, *, url: str | None = None, hint: str = ACL_HINT, prefix: str = "tbdash") -> Exception:
     """The CLI error (exit 3, 2 or 1) for a failure talking to Redis: one line, endpoint named."""
-    spec = _spec(ctx, url)
+    spec = _target(ctx, url)
     user = (spec.username if spec is not None else None) or "default"
     return from_failure(explain(exc, endpoint(spec), user=user, hint=hint), prefix)
 
 
 def start_embedded(ctx: Context) -> tuple[str, Callable[[], None]]:
-    from dashboard.servers import RedisProcess, RedisServerError
+    from dashboard.embedded import EmbeddedRedis, RedisServerError
 
     try:
-        process = RedisProcess(unix_socket=True).start()
+        process = EmbeddedRedis(unix_socket=True).start()
     except RedisServerError as exc:
         raise Failed(f"tbdash: cannot start the embedded redis-server: {exc}") from None
     return process.url, process.stop
@@ -118,14 +123,16 @@ def server_for(ctx: Context) -> tuple[str | None, Callable[[], None]]:
     return start_embedded(ctx)
 
 
-async def open_backend(ctx: Context, url: str | None, *, who: str | None = None) -> Any:
-    """A connected `RedisBackend`; exit 3 (or 2) with one line when Redis cannot be used."""
+async def open_backend(ctx: Context, url: str | None, *, embedded: bool = False) -> Backend:
+    """The one connected backend of a command; exit 3 (or 2) with one line when Redis cannot be used.
+
+    ``url``: the private server started for ``embedded`` (``tbdash demo``, ``mode = "embedded"``)."""
     from dashboard.core.backend import RedisBackend
     from dashboard.settings import ConfigError
     from limiter.connect import InvalidConnection
 
     try:
-        backend = RedisBackend.from_settings(ctx.settings, url=url, who=who)
+        backend = RedisBackend.from_settings(ctx.settings, url=url, embedded=embedded)
     except ConfigError as exc:
         raise UsageError("tbdash: " + "; ".join(exc.problems)) from None
     except InvalidConnection as exc:
@@ -140,7 +147,7 @@ async def open_backend(ctx: Context, url: str | None, *, who: str | None = None)
     return backend
 
 
-async def quiet_close(backend: Any) -> None:
+async def quiet_close(backend: Backend) -> None:
     try:
         await backend.aclose()
     except Exception:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboard.core.failures import Failure
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
@@ -17,7 +22,7 @@ class Failed(Exception):
     """The command ran but failed: exit 1 with this message."""
 
 
-def from_failure(failure, prefix: str = "tbdash") -> Exception:  # type: ignore[no-untyped-def]
+def from_failure(failure: Failure, prefix: str = "tbdash") -> Exception:
     """The CLI error for a `dashboard.core.failures.Failure`."""
     text = f"{prefix}: {failure.text}"
     if failure.unreachable:

@@ -5,24 +5,24 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-from typing import Any
 
 from dashboard.cli.change import check_user
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
 from dashboard.cli.output import dumps, json_fields, shown
 from dashboard.core.inputs import validate_load
+from dashboard.core.protocol import Backend, LoadProgress, LoadSpec
 
 FLAGS = {"rate": "--rate", "duration": "--duration", "concurrency": "--concurrency", "tokens": "--tokens"}
 
 
-def load_spec(ctx: Context, ceiling: int | None = None) -> Any:
+def load_spec(ctx: Context, ceiling: int | None = None) -> LoadSpec:
     """The load request from the flags, judged as the dashboard's load form judges it (exit 2 if wrong)."""
     args = ctx.args
     check_user("load", args.user)
     raw = {"rate": args.rate, "duration": args.duration, "concurrency": args.concurrency, "tokens": args.tokens}
     spec, errors = validate_load(raw, user=args.user, ceiling=ceiling)
-    if errors:
+    if spec is None:
         raise UsageError("tbdash load: " + "; ".join(f"{FLAGS.get(f, '--rate')}: {m}" for f, m in errors.items()))
     return spec
 
@@ -36,14 +36,14 @@ def _error_text(text: str) -> str:
     return shown(re.sub(r"^[A-Za-z_.]+(Error|Exception|Unavailable): ", "", text))
 
 
-def progress_line(p: Any) -> str:
+def progress_line(p: LoadProgress) -> str:
     return (
         f"\r{p.elapsed:6.1f}s  sent {p.sent}/{p.target}  granted {p.granted}  denied {p.denied}  "
         f"errors {p.errors}  {p.achieved_rate:.0f}/s  p50 {_ms(p.p50_ms)}  p99 {_ms(p.p99_ms)}   "
     )
 
 
-def load_json(p: Any) -> dict[str, object]:
+def load_json(p: LoadProgress) -> dict[str, object]:
     return {
         **json_fields("user", p.spec.user),
         "rate": p.spec.rate,
@@ -67,7 +67,7 @@ def load_json(p: Any) -> dict[str, object]:
     }
 
 
-def load_report(p: Any) -> list[str]:
+def load_report(p: LoadProgress) -> list[str]:
     s = p.spec
     head = f"load on {shown(s.user)}: {s.rate:g} req/s for {s.duration:g} s, concurrency {s.concurrency}, {s.tokens} token{'s' if s.tokens != 1 else ''} each"
     lines = [head + (" (CANCELLED: partial report)" if p.cancelled else "")]
@@ -84,7 +84,7 @@ def load_report(p: Any) -> list[str]:
     return lines
 
 
-async def load(ctx: Context, backend: Any) -> int:
+async def load(ctx: Context, backend: Backend) -> int:
     from dashboard.core.errors import LoadSpecError
 
     spec = load_spec(ctx)
@@ -125,6 +125,7 @@ async def load(ctx: Context, backend: Any) -> int:
             ctx.err.write("\r" + " " * 100 + "\r")
             ctx.err.flush()
     final = final or run.final
+    assert final is not None  # a load always ends with a report, partial when cancelled
     if ctx.args.json:
         ctx.print(dumps(load_json(final)))
     else:

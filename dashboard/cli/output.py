@@ -8,8 +8,9 @@ JSON, so no control, bidi or undecodable byte reaches a terminal or a pipe.
 from __future__ import annotations
 
 import json
-import unicodedata
 from typing import Any, Sequence
+
+from rich.cells import cell_len
 
 from dashboard.core.untrusted import is_utf8, json_fields, shown
 
@@ -36,18 +37,14 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
 def _pad(text: str, width: int, right: bool) -> str:
-    gap = " " * max(0, width - _width(text))
+    gap = " " * max(0, width - cell_len(text))
     return gap + text if right else text + gap
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> list[str]:
-    """Aligned columns; cells must already be safe (`shown`)."""
-    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    """Aligned columns, by terminal cells (wide characters count two); cells must already be safe (`shown`)."""
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     lines = ["  ".join(_pad(h, w, r) for h, w, r in zip(headers, widths, right)).rstrip()]
     lines += ["  ".join(_pad(c, w, r) for c, w, r in zip(row, widths, right)).rstrip() for row in rows]
     return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence, TextIO
 
 from dashboard.cli.audit import audit, check_audit
 from dashboard.cli.change import check_set, set_command
@@ -16,7 +16,10 @@ from dashboard.cli.parser import build_parser
 from dashboard.cli.status import status
 from dashboard.core.failures import ACL_HINT, OPERATOR_HINT
 
-COMMANDS: dict[str, Callable[[Context, Any], Any]] = {"status": status, "set": set_command, "load": load, "audit": audit}
+if TYPE_CHECKING:
+    from dashboard.core.protocol import Backend
+
+COMMANDS: dict[str, Callable[[Context, Backend], Awaitable[int]]] = {"status": status, "set": set_command, "load": load, "audit": audit}
 WRITES = frozenset({"set", "load"})
 
 
@@ -28,7 +31,7 @@ async def _run_command(ctx: Context) -> int:
     command = ctx.args.command
     url, stop = server_for(ctx)
     try:
-        backend = await open_backend(ctx, url)
+        backend = await open_backend(ctx, url, embedded=url is not None)
         try:
             return await COMMANDS[command](ctx, backend)
         except (BrokenPipeError, CoreError):  # the reader left; the core's own errors say what they mean

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK
 from dashboard.cli.output import dumps, json_fields, shown, table
+from dashboard.core.protocol import Backend, BucketRow, InvalidKey
+from limiter.config import BucketConfig
 
 
-def bucket_json(row: Any) -> dict[str, object]:
+def bucket_json(row: BucketRow) -> dict[str, object]:
     # A user id that is not valid UTF-8 comes as its escaped form plus "user_base64" (its exact bytes).
     return {
         **json_fields("user", row.user),
@@ -29,7 +29,7 @@ def bucket_json(row: Any) -> dict[str, object]:
     }
 
 
-def settings_json(config: Any) -> dict[str, object]:
+def settings_json(config: BucketConfig) -> dict[str, object]:
     return {
         "max_tokens": config.max_tokens,
         "burst": config.burst,
@@ -38,11 +38,11 @@ def settings_json(config: Any) -> dict[str, object]:
     }
 
 
-def settings_text(config: Any) -> str:
+def settings_text(config: BucketConfig) -> str:
     return f"max_tokens={config.max_tokens} burst={config.burst} refill={config.refill_count}/{seconds(config.refill_interval)}"
 
 
-def disagreement_lines(buckets: list[Any]) -> list[str]:
+def disagreement_lines(buckets: list[BucketRow]) -> list[str]:
     """A note per bucket whose callers send different default settings (they keep replacing each other)."""
     lines = []
     for r in buckets:
@@ -52,7 +52,7 @@ def disagreement_lines(buckets: list[Any]) -> list[str]:
     return lines
 
 
-def invalid_json(key: Any) -> dict[str, object]:
+def invalid_json(key: InvalidKey) -> dict[str, object]:
     return {**json_fields("key", key.key), "reason": shown(key.reason)}
 
 
@@ -60,7 +60,7 @@ def seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-async def status(ctx: Context, backend: Any) -> int:
+async def status(ctx: Context, backend: Backend) -> int:
     snapshot = await backend.poll()
     buckets = sorted(snapshot.buckets, key=lambda r: r.user)
     invalid = sorted(snapshot.invalid, key=lambda k: k.key)

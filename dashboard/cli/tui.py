@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dashboard.cli.context import Context, open_backend, quiet_close, server_for, start_embedded
+from dashboard.cli.context import Context, open_backend, server_for, start_embedded
 from dashboard.cli.errors import EXIT_OK, Failed
 
+if TYPE_CHECKING:
+    from dashboard.tui.app import TbdashApp
 
-def _tui() -> Any:
+
+def _tui() -> type[TbdashApp]:
     try:
         from dashboard.tui.app import TbdashApp
     except ImportError as exc:
@@ -18,44 +21,38 @@ def _tui() -> Any:
 
 
 def run_app(ctx: Context, url: str | None, *, embedded: bool = False) -> int:
-    """Check the connection first (exit 3 rather than a dashboard that never connects), then run the app."""
-    import dataclasses
+    """Connect first (exit 3 rather than a dashboard that never connects), then run the app on that backend.
 
-    from dashboard.core.backend import RedisBackend
+    The check and the app share one event loop, so the backend (and its
+    connections) that passed the check is the one the app uses and closes.
+    """
+    app_class = _tui()
 
-    TbdashApp = _tui()
+    async def main() -> None:
+        backend = await open_backend(ctx, url, embedded=embedded)
+        app = app_class(
+            backend,
+            poll_interval=ctx.settings.dashboard.poll_interval,
+            history_length=ctx.settings.dashboard.history_length,
+            read_only=backend.read_only,
+        )
+        await app.run_async()  # what App.run() does, in this loop; the app closes the backend
 
-    async def check() -> Any:
-        backend = await open_backend(ctx, url)
-        await quiet_close(backend)  # its connections belong to this loop; the app runs its own
-        return backend.info
-
-    info = asyncio.run(check())
-    if embedded:  # the private server of `tbdash demo`: say so in the header
-        info = dataclasses.replace(info, mode="embedded")
-    app_backend = RedisBackend.from_settings(ctx.settings, url=url)
-    app_backend.info = info
-    app = TbdashApp(
-        app_backend,
-        poll_interval=ctx.settings.dashboard.poll_interval,
-        history_length=ctx.settings.dashboard.history_length,
-        read_only=app_backend.read_only,
-    )
-    app.run()
+    asyncio.run(main())
     return EXIT_OK
 
 
 def dashboard(ctx: Context) -> int:
     url, stop = server_for(ctx)
     try:
-        return run_app(ctx, url)
+        return run_app(ctx, url, embedded=url is not None)
     finally:
         stop()
 
 
 def demo(ctx: Context) -> int:
+    from dashboard.connection import connect_target
     from dashboard.core.demo import DemoTraffic, seed_demo
-    from limiter.connect import connect
 
     _tui()  # fail before starting anything
     url, stop = start_embedded(ctx)
@@ -65,7 +62,7 @@ def demo(ctx: Context) -> int:
         prefix, default, users = settings.limiter.prefix, settings.limiter.default, settings.demo.users
 
         async def seed() -> None:
-            client = connect(url, asyncio=True)
+            client = connect_target(url, asyncio=True)
             try:
                 await seed_demo(client, prefix, default, users)
             finally:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import getpass
 import json
+import os
 import socket
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 from dashboard.core.protocol import AuditEntry, BucketRow
 from limiter.keys import audit_key
@@ -21,17 +23,52 @@ from limiter.types import BucketState
 
 DEFAULT_MAXLEN = 10_000
 ACTIONS = ("configure", "unconfigure", "reset", "delete")
+# What an entry records of a bucket (`state_dict`), in the order every view lists it.
+STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
 
 
-def operator_identity(configured: str | None = None) -> str:
-    """``configured`` if given, else ``<OS user>@<host>``."""
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One recorded value of an audit entry, old → new (None: absent on that side)."""
+
+    key: str
+    before: object
+    after: object
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def state_changes(old: Mapping[str, object] | None, new: Mapping[str, object] | None, keys: Sequence[str] = STATE_KEYS) -> list[Change]:
+    """The old → new of an audit entry (or of two `state_dict`s): every key present on either side, in ``keys`` order.
+
+    The one diff of the CLI's ``audit`` and ``set`` and the dashboard's views:
+    filter on `Change.changed` for what moved.
+    """
+    rows = [Change(k, None if old is None else old.get(k), None if new is None else new.get(k)) for k in keys]
+    return [c for c in rows if c.before is not None or c.after is not None]
+
+
+def operator_identity(configured: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Who the audit stream records: ``configured`` (``[dashboard] operator``) if given, else ``<login>@<host>``.
+
+    The login is the first of ``$LOGNAME``, ``$USER``, ``$USERNAME`` in ``env``
+    (the process environment by default), else the passwd entry, else "unknown".
+    """
     if configured:
         return configured
+    return f"{_login(os.environ if env is None else env)}@{socket.gethostname()}"
+
+
+def _login(env: Mapping[str, str]) -> str:
+    for var in ("LOGNAME", "USER", "USERNAME"):
+        if env.get(var):
+            return env[var]
     try:
-        user = getpass.getuser()
-    except Exception:  # no passwd entry and no $USER (some containers)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        return "unknown"
 
 
 def state_dict(state: BucketState | BucketRow | None) -> dict[str, object] | None:

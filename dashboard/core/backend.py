@@ -10,16 +10,18 @@ the server (never a password).
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from redis import exceptions as rexc
 
+from dashboard.connection import Embedded, Target, TargetMode, connect_target, describe_target, parse_target
 from dashboard.core.audit import DEFAULT_MAXLEN, AuditLog, operator_identity, state_dict
 from dashboard.core.errors import AuditWriteFailed, LoadSpecError, NoSuchBucket, ReadOnlyError
-from dashboard.core.loadgen import LoadRun, check_spec
+from dashboard.core.loadgen import OpenLoopLoad, check_spec
 from dashboard.core.poller import FIELDS, Poller, ReadError, _time_us, build_row
 from dashboard.core.untrusted import shown
-from dashboard.core.protocol import AuditEntry, BucketRow, ConnectionInfo, LoadSpec, Snapshot
+from dashboard.core.protocol import AuditEntry, Backend, BucketRow, ConnectionInfo, LoadSpec, Snapshot
+from dashboard.settings import DEFAULT_BUCKET, TbdashSettings
 from limiter.async_limiter import AsyncRedisLimiter
 from limiter.config import BucketConfig
 from limiter.errors import CorruptBucket, RedisUnavailable
@@ -28,8 +30,6 @@ from limiter.script import is_unavailable
 from limiter.types import BucketState
 
 T = TypeVar("T")
-
-DEFAULT_BUCKET = BucketConfig(max_tokens=10, burst=5, refill_count=1, refill_interval=1.0)
 
 
 class RedisBackend:
@@ -67,29 +67,27 @@ class RedisBackend:
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: TbdashSettings,
         *,
         url: str | None = None,
+        embedded: bool = False,
         read_only: bool | None = None,
         who: str | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> RedisBackend:
-        """A backend for ``dashboard.settings.Settings`` (``url`` overrides ``[redis]``, e.g. an embedded server).
+        """A backend for ``settings``; ``url`` overrides ``[redis]`` (``embedded``: it is tbdash's private server).
 
         Raises `limiter.connect.InvalidConnection` for a bad URL and
-        `limiter.connect.EmbeddedNotStarted` for ``embedded://`` (the caller
+        `dashboard.connection.EmbeddedNotStarted` for ``embedded://`` (the caller
         starts that server and passes its ``url``).
         """
-        from limiter.connect import connect, parse_url
-
-        spec = parse_url(url) if url is not None else settings.connection_spec()
-        client = connect(spec, asyncio=True, client_name="tbdash")
-        mode = "embedded" if url is not None and settings.redis.effective_mode == "embedded" else spec.mode
+        target = parse_target(url) if url is not None else settings.connection_spec()
+        client = connect_target(target, asyncio=True)
         return cls(
             client,
             prefix=settings.limiter.prefix,
             default=settings.limiter.default,
-            info=info_of(spec, mode),
+            info=info_of(target, "embedded" if embedded else None),
             read_only=settings.dashboard.read_only if read_only is None else read_only,
             who=who if who is not None else settings.dashboard.operator,
             on_close=on_close,
@@ -237,15 +235,15 @@ class RedisBackend:
 
     # ---- load
 
-    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> LoadRun:
-        """Fire load (see `LoadRun`): iterate it for progress; ``cancel()`` for a graceful stop.
+    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> OpenLoopLoad:
+        """Fire load (see `OpenLoopLoad`): iterate it for progress; ``cancel()`` for a graceful stop.
 
         ``bucket`` (from `check_load` or a poll): requests then use the bucket's own
         stored settings as default, so a test load never rewrites a service's settings.
         """
         self._writable("load", spec.user)  # consuming tokens is a change too
         check_spec(spec)
-        return LoadRun(self._limiter_for(bucket).try_acquire, spec)
+        return OpenLoopLoad(self._limiter_for(bucket).try_acquire, spec)
 
     async def check_load(self, spec: LoadSpec) -> BucketRow | None:
         """Refuse up front what can never succeed (more tokens per request than the
@@ -293,17 +291,20 @@ def _cause(exc: BaseException) -> str:
     return text.removeprefix("Redis unavailable: ")
 
 
-def info_of(spec: Any, mode: str | None = None) -> ConnectionInfo:
-    """`ConnectionInfo` from a `limiter.connect.ConnectionSpec` (no password, ever)."""
-    from limiter.connect import describe
-
-    if spec.unix_path is not None:
-        server = f"unix:{spec.unix_path}"
-    elif spec.mode == "cluster":
-        server = f"{len(spec.hosts)} seed nodes" if len(spec.hosts) != 1 else str(spec.hosts[0])
-    elif spec.mode == "sentinel":
-        server = f"{spec.service_name} via {','.join(str(h) for h in spec.hosts[:3])}"
+def info_of(target: Target, mode: TargetMode | None = None) -> ConnectionInfo:
+    """`ConnectionInfo` for what ``[redis]`` or ``--url`` names (no password, ever)."""
+    if target.unix_path is not None:
+        server = f"unix:{target.unix_path}"
+    elif isinstance(target, Embedded):
+        server = "?"
+    elif target.mode == "cluster":
+        server = f"{len(target.hosts)} seed nodes" if len(target.hosts) != 1 else str(target.hosts[0])
+    elif target.mode == "sentinel":
+        server = f"{target.service_name} via {','.join(str(h) for h in target.hosts[:3])}"
     else:
-        server = str(spec.hosts[0]) if spec.hosts else "?"
-    return ConnectionInfo(mode=mode or spec.mode, server=server, detail=describe(spec))
+        server = str(target.hosts[0]) if target.hosts else "?"
+    return ConnectionInfo(mode=mode or target.mode, server=server, detail=describe_target(target))
 
+
+if TYPE_CHECKING:
+    _checked: type[Backend] = RedisBackend  # the type checker holds RedisBackend to the whole protocol

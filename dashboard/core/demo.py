@@ -23,18 +23,21 @@ from typing import Any, Iterable
 
 from dashboard.core.backend import RedisBackend
 from dashboard.core.protocol import AuditEntry
+from dashboard.settings import DemoUser
 from limiter.async_limiter import AsyncRedisLimiter
 from limiter.config import BucketConfig
 
 DEMO_WHO = "tbdash demo"
 
 
-async def seed_demo(client: Any, prefix: str, default: BucketConfig, users: Iterable[Any]) -> list[AuditEntry]:
-    """Give every demo user its settings (live ``configure``, audited as ``tbdash demo``)."""
+async def seed_demo(client: Any, prefix: str, default: BucketConfig, users: Iterable[DemoUser]) -> list[AuditEntry]:
+    """Give every demo user its settings (live ``configure``, audited as ``tbdash demo``); a user that has them already is skipped."""
     backend = RedisBackend(client, prefix=prefix, default=default, who=DEMO_WHO)
     entries = []
     for user in users:
-        entries.append(await backend.configure(user.name, user.bucket))
+        entry = await backend.configure(user.name, user.bucket)
+        if entry is not None:
+            entries.append(entry)
     return entries
 
 
@@ -48,7 +51,7 @@ class DemoTraffic:
     def __init__(
         self,
         url: str,
-        users: Iterable[Any],
+        users: Iterable[DemoUser],
         *,
         prefix: str,
         default: BucketConfig,

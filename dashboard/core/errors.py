@@ -39,7 +39,15 @@ class AuditWriteFailed(CoreError):
 
 
 class LoadSpecError(CoreError, ValueError):
-    """A load request outside the sane limits (rate, duration, concurrency, tokens)."""
+    """A load request outside the sane limits (rate, duration, concurrency, tokens).
+
+    ``field`` names the `LoadSpec` field at fault ("" when it is the request as a
+    whole), so a form or a flag can show the message where it belongs.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class NoSuchBucket(CoreError, LookupError):

@@ -79,8 +79,9 @@ def _explain_one(exc: BaseException, at: str, where: str | None, user: str, hint
             command = shown(match.group(1).upper())
             return Failure("permission", f"{user} may not run {command} (NOPERM): {hint}")
         return Failure("permission", f"{user} may not access these keys (NOPERM): {hint}")
-    if isinstance(exc, rexc.ResponseError) and _SCRIPT_REFUSED.search(text):
-        what = "run a command" if "run" in _SCRIPT_REFUSED.search(text).group(1).lower() else "access a key"
+    refused = _SCRIPT_REFUSED.search(text) if isinstance(exc, rexc.ResponseError) else None
+    if refused is not None:
+        what = "run a command" if "run" in refused.group(1).lower() else "access a key"
         return Failure("permission", f"{user} may not {what} that the limiter's script needs (NOPERM): {hint}")
     if isinstance(exc, rexc.AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH")):
         if "must be called with the client already authenticated" in text or "NOAUTH" in text or "Authentication required" in text:

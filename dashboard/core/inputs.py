@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping
+from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from dashboard.core.errors import LoadSpecError
+from dashboard.core.loadgen import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, check_spec
 from dashboard.core.protocol import LoadSpec
 from limiter.config import BucketConfig
 
 BUCKET_FIELDS = ("max_tokens", "burst", "refill_count", "refill_interval")
 LOAD_FIELDS = ("rate", "duration", "concurrency", "tokens")
 
-MAX_LOAD_RATE = 50_000.0  # the load generator's own limits (dashboard.core.loadgen)
-MAX_LOAD_DURATION = 3600.0
-MAX_LOAD_CONCURRENCY = 1000
+# The load generator's own limits, under the names the forms use.
+MAX_LOAD_RATE, MAX_LOAD_DURATION, MAX_LOAD_CONCURRENCY = MAX_RATE, MAX_DURATION, MAX_CONCURRENCY
 
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)(us|µs|ms|s|min|m|h)?")
@@ -83,7 +84,7 @@ def validate_bucket(raw: Mapping[str, str], base: BucketConfig | None = None) ->
     only the flags given); without ``base`` every field is required.
     """
     errors: dict[str, str] = {}
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for field in BUCKET_FIELDS:
         if field not in raw and base is not None:
             values[field] = getattr(base, field)
@@ -146,16 +147,12 @@ def validate_load(raw: Mapping[str, str], *, user: str, ceiling: int | None) -> 
     if errors:
         return None, errors
     spec = LoadSpec(user=user, rate=rate, duration=duration, concurrency=concurrency, tokens=tokens)
-    from dashboard.core.loadgen import check_spec  # the load generator's own check: never accept what it refuses
-
     try:
-        check_spec(spec)
-    except ValueError as exc:
-        message = str(exc)
-        field = next((f for f in LOAD_FIELDS if message.startswith(f"{f} must")), None)
-        if field is None:
-            return None, {"rate": message}
-        return None, {field: message.removeprefix(field).strip()}
+        check_spec(spec)  # the load generator's own check: never accept what it refuses
+    except LoadSpecError as exc:
+        if exc.field not in LOAD_FIELDS:
+            return None, {"rate": str(exc)}
+        return None, {exc.field: str(exc).removeprefix(exc.field).strip()}
     return spec, {}
 
 

@@ -35,15 +35,15 @@ DRAIN_TIMEOUT = 5.0  # on cancel, how long in-flight requests may take to answer
 def check_spec(spec: LoadSpec) -> None:
     """Raise `LoadSpecError` naming the field when ``spec`` is outside the sane limits."""
     if not isinstance(spec.user, str) or not spec.user:
-        raise LoadSpecError("user must be a non-empty user id")
+        raise LoadSpecError("user must be a non-empty user id", field="user")
     if not (isinstance(spec.rate, (int, float)) and math.isfinite(spec.rate) and 0 < spec.rate <= MAX_RATE):
-        raise LoadSpecError(f"rate must be more than 0 and at most {MAX_RATE:g} requests/s (got {spec.rate!r})")
+        raise LoadSpecError(f"rate must be more than 0 and at most {MAX_RATE:g} requests/s (got {spec.rate!r})", field="rate")
     if not (isinstance(spec.duration, (int, float)) and math.isfinite(spec.duration) and 0 < spec.duration <= MAX_DURATION):
-        raise LoadSpecError(f"duration must be more than 0 and at most {MAX_DURATION:g} seconds (got {spec.duration!r})")
+        raise LoadSpecError(f"duration must be more than 0 and at most {MAX_DURATION:g} seconds (got {spec.duration!r})", field="duration")
     if isinstance(spec.concurrency, bool) or not isinstance(spec.concurrency, int) or not 1 <= spec.concurrency <= MAX_CONCURRENCY:
-        raise LoadSpecError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY} (got {spec.concurrency!r})")
+        raise LoadSpecError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY} (got {spec.concurrency!r})", field="concurrency")
     if isinstance(spec.tokens, bool) or not isinstance(spec.tokens, int) or spec.tokens < 1:
-        raise LoadSpecError(f"tokens must be a whole number >= 1 (got {spec.tokens!r})")
+        raise LoadSpecError(f"tokens must be a whole number >= 1 (got {spec.tokens!r})", field="tokens")
     if total_requests(spec) < 1:
         raise LoadSpecError(f"rate x duration is less than one request ({spec.rate!r}/s x {spec.duration!r} s)")
 
@@ -80,8 +80,8 @@ class Histogram:
         return None  # pragma: no cover
 
 
-class LoadRun:
-    """One load run: iterate it for progress (~5/s), the last item has ``done=True``.
+class OpenLoopLoad:
+    """One open-loop load (a `LoadStream`; the TUI's own record of a load is `dashboard.tui.app.LoadRun`): iterate it for progress (~5/s), the last item has ``done=True``.
 
     ``cancel()`` stops it gracefully: no new requests, in-flight ones answer,
     and the iteration ends with a partial report (``cancelled=True``). If the
@@ -119,7 +119,7 @@ class LoadRun:
     def cancel(self) -> None:
         self._stop.set()
 
-    def __aiter__(self) -> LoadRun:
+    def __aiter__(self) -> OpenLoopLoad:
         return self
 
     async def __anext__(self) -> LoadProgress:
@@ -257,6 +257,6 @@ async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:
             task.exception()  # retrieved: no "exception never retrieved" noise
 
 
-def run_load(limiter: Any, spec: LoadSpec, **kwargs: Any) -> LoadRun:
-    """A `LoadRun` through ``limiter.try_acquire`` (an `AsyncRedisLimiter`)."""
-    return LoadRun(limiter.try_acquire, spec, **kwargs)
+def run_load(limiter: Any, spec: LoadSpec, **kwargs: Any) -> OpenLoopLoad:
+    """A `OpenLoopLoad` through ``limiter.try_acquire`` (an `AsyncRedisLimiter`)."""
+    return OpenLoopLoad(limiter.try_acquire, spec, **kwargs)

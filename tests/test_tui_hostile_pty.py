@@ -212,8 +212,11 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         # Every id, escaped, as far as the wider user column shows it (the table fills its rows as they come into view).
         p.wait_for(lambda s: all(shown[:20] in s for shown in SHOWN.values()), what="every id in the wide table")
         p.send("a")
-        screen = p.wait_for("made through tbdash", what="the audit screen")
-        assert "\\x1b]0;PWNED\\x07ops@[" in screen and SHOWN["sgr"] in screen
+        # The entries load after the title: wait for them (shown escaped), not just the screen.
+        p.wait_for(
+            lambda s: "made through tbdash" in s and "\\x1b]0;PWNED\\x07ops@[" in s and SHOWN["sgr"] in s,
+            what="the audit screen with its entries, escaped",
+        )
         p.send("escape")
         p.wait_for("grant/s", what="the dashboard")
         p.send("l")

@@ -35,6 +35,7 @@ from redis import exceptions as rexc
 from limiter import resp, script
 from limiter.deadline import pool_size
 from limiter.errors import PoolExhausted
+from limiter.sync_calls import NOSCRIPT_ROUNDS
 
 LANES = 2  # pipelines in flight at once: one can be sent while the other's replies are read
 BATCH = 256  # calls per pipeline at most, so one caller's burst cannot hold the server long
@@ -211,8 +212,10 @@ class AsyncCalls:
         for i in list(todo):  # replies come in the order the commands went
             replies[i] = await _reply(conn)
             todo.pop(0)
-        again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
-        if again:  # the script cache was flushed: nothing ran for these
+        for _ in range(NOSCRIPT_ROUNDS):  # the script cache was flushed: nothing ran for these
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
+            if not again:
+                return
             todo[:] = again
             await conn.send_packed_command(resp.pack_many([LOAD] + [batch[i].command for i in again]), check_health=False)
             loaded = await _reply(conn)
@@ -248,8 +251,10 @@ class AsyncCalls:
         for queued in batch:
             queued.sent = True
         replies = await self._cluster_round(batch)
-        again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
-        if again:
+        for _ in range(NOSCRIPT_ROUNDS):
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
+            if not again:
+                break
             await client.script_load(script.SOURCE)  # every primary
             for i, reply in zip(again, await self._cluster_round([batch[i] for i in again])):
                 replies[i] = reply

@@ -30,13 +30,13 @@ queue costs about one wake-up per grant, not one per waiter per grant.
 from __future__ import annotations
 
 import math
-import operator
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
 from limiter import model
+from limiter.model import check_n, refilled
 from limiter.config import BucketConfig
 from limiter.errors import BucketClosed, TokensExceedCeiling
 
@@ -117,7 +117,7 @@ class ConditionBucket:
 
     def retry_after(self, n: int = 1) -> float:
         """Seconds a new `acquire(n)` would wait, queue included (0.0 if it would be granted now)."""
-        n = self._check_n(n)
+        check_n(n)
         with self._cond:
             self._check_open(n)
             now = self._clock()
@@ -141,7 +141,7 @@ class ConditionBucket:
     def try_acquire(self, n: int = 1) -> bool:
         """Take ``n`` tokens if they are there now and nobody is queued; never blocks."""
         if n.__class__ is not int or n < 1:
-            n = self._check_n(n)
+            check_n(n)
         with self._lock:
             if self._closed or n > self._ceiling:
                 self._check_open(n)
@@ -157,7 +157,7 @@ class ConditionBucket:
         `TokensExceedCeiling` if ``n`` is or becomes (by `reconfigure`) larger
         than the ceiling.
         """
-        n = self._check_n(n)
+        check_n(n)
         timeout_us = _timeout_us(timeout)
         if timeout_us is not None and timeout_us <= 0:
             return self.try_acquire(n)
@@ -345,38 +345,19 @@ class ConditionBucket:
             if ticket.doomed or n > ceiling:
                 continue
             due = t  # not before the ticket ahead of it
-            have, start = _refilled(tokens, anchor, ceiling, count, interval, due)
+            have, start = refilled(tokens, anchor, ceiling, count, interval, due)
             if have < n:
                 due = start + -(-(n - have) // count) * interval  # when the missing ticks have come
-                have, start = _refilled(have, start, ceiling, count, interval, due)
+                have, start = refilled(have, start, ceiling, count, interval, due)
             if ticket.deadline_us is None or due <= ticket.deadline_us:
                 tokens, anchor, t, plan[ticket] = have - n, start, due, due
         return plan
-
-    def _check_n(self, n: int) -> int:
-        n = operator.index(n)
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        return n
 
     def _check_open(self, n: int) -> None:
         if self._closed:
             raise BucketClosed("the bucket is closed")
         if n > self._settings.ceiling:
             raise TokensExceedCeiling(n, self._settings.ceiling)
-
-
-def _refilled(tokens: int, anchor: int, ceiling: int, count: int, interval: int, now: int) -> tuple[int, int]:
-    """`model.refill` on plain ints: (tokens, anchor) at ``now``."""
-    if tokens >= ceiling:
-        return ceiling, now
-    elapsed = now - anchor
-    if elapsed < interval:  # also a clock that stepped back: nothing arrives
-        return tokens, anchor
-    ticks = elapsed // interval
-    if tokens + ticks * count >= ceiling:
-        return ceiling, now
-    return tokens + ticks * count, anchor + ticks * interval
 
 
 def _timeout_us(timeout: float | None) -> int | None:

@@ -49,6 +49,7 @@ from limiter.errors import PoolExhausted
 # Errors after which the connection is unusable and the call may be retried.
 BROKEN = (rexc.ConnectionError, rexc.TimeoutError, OSError)
 LOAD = ("SCRIPT", "LOAD", script.SOURCE)
+NOSCRIPT_ROUNDS = 3  # loads of the script per batch (a flush may land again between the load and the calls)
 
 Call = tuple[str, tuple[object, ...]]
 
@@ -111,8 +112,10 @@ def run_batch(
     for i in list(todo):  # replies come in the order the commands went
         replies[i] = read_reply(conn, deadline, seconds, socket_timeout)
         todo.pop(0)
-    again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
-    if again:
+    for _ in range(NOSCRIPT_ROUNDS):
+        again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
+        if not again:
+            return
         commands = [LOAD] + [("EVALSHA", script.SHA, 1, calls[i][0], *calls[i][1], *extra) for i in again]
         todo[:] = again
         conn.send_packed_command((resp.pack_many(commands),), check_health=False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from typing import Any, Sequence
 
@@ -67,8 +68,11 @@ class AsyncCalls:
         self._cluster = isinstance(client, RedisCluster)
         self._lanes = max(1, min(LANES, self.size))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: deque[_Queued] = deque()
-        self._running = 0
+        self._queue: deque[_Queued] = deque()  # not sent yet
+        self._pending: deque[_Queued] = deque()  # not answered yet, oldest first (with a deadline)
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = 0  # lanes
+        self._sending = 0  # lanes with a pipeline in flight
         self._tasks: set[asyncio.Task] = set()
         self._waiting_for_pool = False  # a lane waits for a connection the client's other commands hold
         self._unreachable = False  # the last pipeline that ended could not reach Redis
@@ -78,12 +82,7 @@ class AsyncCalls:
 
     async def evalsha(self, key: str, args: tuple[object, ...], first: tuple[object, ...] = ()) -> Any:
         """One script call; ``first`` goes with the first attempt only (see `script.FRESH`)."""
-        queued = self._submit(key, args, first)
-        try:
-            async with _deadline(self.deadline):
-                reply = await queued.future
-        except TimeoutError:  # the deadline (redis-py raises its own TimeoutError class)
-            raise self._late(queued) from None
+        reply = await self._submit(key, args, first).future  # the reply, or what its deadline left
         if isinstance(reply, Exception):
             raise reply
         return reply
@@ -91,29 +90,30 @@ class AsyncCalls:
     async def evalsha_many(self, calls: Sequence[Call], first: tuple[object, ...] = ()) -> list[Any]:
         """Every call in the next pipeline (one per node on a Cluster): a reply or an exception each."""
         queued = [self._submit(key, args, first) for key, args in calls]
-        replies: list[Any] = []
-        try:
-            async with _deadline(self.deadline):
-                for item in queued:
-                    replies.append(await item.future)
-        except TimeoutError:
-            late = [self._late(item) for item in queued[len(replies) :]]
-            if any(isinstance(error, PoolExhausted) for error in late) and not any(item.sent for item in queued):
-                raise late[0] from None  # nothing was sent: a client-side limit, for the whole batch
-            for item in queued[len(replies) :]:
-                item.future.cancel()  # not sent yet: never will be
-            replies += late
+        replies = [await item.future for item in queued]
+        if replies and all(isinstance(reply, PoolExhausted) for reply in replies):
+            raise replies[0]  # nothing was sent: a client-side limit, for the whole batch
         return replies
 
     # -- the queue ---------------------------------------------------------------------
 
     def _submit(self, key: str, args: tuple[object, ...], first: tuple[object, ...]) -> _Queued:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new event loop: the old one's lanes are gone
-            self._loop, self._queue, self._running, self._tasks = loop, deque(), 0, set()
+        if loop is not self._loop:  # a new event loop: the old one's lanes and timer are gone
+            self._loop, self._queue, self._pending, self._running, self._sending = loop, deque(), deque(), 0, 0
+            self._tasks, self._timer = set(), None
         until = None if self.deadline is None else loop.time() + self.deadline
         queued = _Queued(("EVALSHA", script.SHA, 1, key, *args), first, loop.create_future(), until)
         self._queue.append(queued)
+        if until is not None:
+            # Calls share one deadline length, so they end in the order they came: one
+            # timer, for the oldest still waiting, answers every caller whose time is up.
+            pending = self._pending
+            while pending and pending[0].future.done():
+                pending.popleft()
+            pending.append(queued)
+            if self._timer is None:
+                self._timer = loop.call_at(pending[0].until, self._expire)  # type: ignore[arg-type]
         if self._running < self._lanes:
             self._running += 1
             task = loop.create_task(self._lane())
@@ -121,8 +121,21 @@ class AsyncCalls:
             task.add_done_callback(self._tasks.discard)
         return queued
 
+    def _expire(self) -> None:
+        """The timer: answer the callers whose deadline passed; a call not sent yet never will be."""
+        self._timer = None
+        loop, pending = self._loop, self._pending
+        assert loop is not None
+        now = loop.time()
+        while pending and (pending[0].future.done() or pending[0].until <= now):  # type: ignore[operator]
+            queued = pending.popleft()
+            if not queued.future.done():
+                queued.future.set_result(self._late(queued))
+        if pending:
+            self._timer = loop.call_at(pending[0].until, self._expire)  # type: ignore[arg-type]
+
     def _late(self, queued: _Queued) -> Exception:
-        """What a caller whose deadline passed gets (its future is cancelled by then)."""
+        """What a caller whose deadline passed gets."""
         if not queued.sent and self._waiting_for_pool and not self._unreachable:
             return PoolExhausted(self.size, self.deadline)
         self._unreachable = self._unreachable or queued.sent
@@ -130,16 +143,23 @@ class AsyncCalls:
 
     async def _lane(self) -> None:
         try:
-            queue = self._queue
             while True:
+                # Share what is queued with the lanes about to send too: while the server
+                # runs one pipeline, the replies of the other are read.
+                queue = self._queue
+                take = min(BATCH, max(1, -(-len(queue) // max(1, self._running - self._sending))))
                 batch: list[_Queued] = []
-                while queue and len(batch) < BATCH:
+                while queue and len(batch) < take:
                     queued = queue.popleft()
-                    if not queued.future.done():  # done: its caller gave up before it was sent
+                    if not queued.future.done():  # done: its caller's deadline passed before it was sent
                         batch.append(queued)
                 if not batch:
                     return
-                await self._send(batch)
+                self._sending += 1
+                try:
+                    await self._send(batch)
+                finally:
+                    self._sending -= 1
         finally:
             self._running -= 1
 
@@ -204,13 +224,16 @@ class AsyncCalls:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _exchange(self, conn: Any, batch: list[_Queued], todo: list[int], replies: list[Any], first: bool) -> None:
+        # The pipeline runs under the deadline of its calls (see _send): the reads need no
+        # timeout of their own (redis-py 8: math.inf), which saves a timer per reply.
+        read_timeout = math.inf if self.deadline is not None else None
         for i in todo:
             batch[i].sent = True
         await conn.send_packed_command(
             resp.pack_many(batch[i].command + batch[i].first if first else batch[i].command for i in todo), check_health=False
         )
         for i in list(todo):  # replies come in the order the commands went
-            replies[i] = await _reply(conn)
+            replies[i] = await _reply(conn, read_timeout)
             todo.pop(0)
         for _ in range(NOSCRIPT_ROUNDS):  # the script cache was flushed: nothing ran for these
             again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
@@ -218,11 +241,11 @@ class AsyncCalls:
                 return
             todo[:] = again
             await conn.send_packed_command(resp.pack_many([LOAD] + [batch[i].command for i in again]), check_health=False)
-            loaded = await _reply(conn)
+            loaded = await _reply(conn, read_timeout)
             if isinstance(loaded, Exception):
                 raise loaded
             for i in again:
-                replies[i] = await _reply(conn)
+                replies[i] = await _reply(conn, read_timeout)
                 todo.pop(0)
 
     async def _connection(self, pool: Any, batch: list[_Queued]) -> Any:
@@ -267,10 +290,10 @@ class AsyncCalls:
         return list(await pipe.execute(raise_on_error=False))
 
 
-async def _reply(conn: Any) -> Any:
+async def _reply(conn: Any, timeout: float | None) -> Any:
     """One reply; an error reply is returned, not raised (the connection is fine)."""
     try:
-        return await conn.read_response()
+        return await conn.read_response(timeout=timeout)
     except rexc.ResponseError as exc:
         return exc
 

@@ -38,3 +38,4 @@ pack = _hiredis_pack or _pack_python  # one command -> bytes
 def pack_many(commands: Iterable[Sequence[object]]) -> bytes:
     """Several commands in one buffer: a pipeline."""
     return b"".join(map(pack, commands))
+

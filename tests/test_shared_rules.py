@@ -122,8 +122,8 @@ def test_the_scripts_lean_and_general_paths_agree_with_the_model(redis_client):
                 ttl = redis_client.pttl(key)
                 late_ms = (time.monotonic() - started) * 1000 + 1  # the time between the reply and PTTL, at most
                 expected_ms = model.full_in_us(level, in_force, now) / 1000 + idle_ms
-                # (+3: the expiry is set in whole ms, from the ms of the full instant and of now)
-                assert expected_ms - late_ms <= ttl <= expected_ms + 3, (step, path)
+                # Never earlier; later by at most the ms rounding and the grid of idle_ms / 8.
+                assert expected_ms - late_ms <= ttl <= expected_ms + 3 + idle_ms // 8, (step, path)
         elif roll < 0.72:
             new = rng.choice(ops)
             state = lim.configure("walk", new)
@@ -157,3 +157,19 @@ def test_the_scripts_lean_and_general_paths_agree_with_the_model(redis_client):
         else:
             time.sleep(rng.choice([0.001, 0.003, 0.012]))
     assert seen >= {"new", "same default", "other default", "operator"}, seen
+
+
+def test_the_expiry_is_sent_only_when_it_moves(redis_client):
+    """A grant moves the full instant; the expiry (rounded up to idle_ttl / 8) is sent once per move of it."""
+    lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=1000, refill_count=1, refill_interval=0.01), idle_ttl=8.0)
+    assert lim.try_acquire("e").allowed
+    redis_client.config_resetstat()
+    for _ in range(50):  # the full instant moves 10 ms a grant: 0.5 s in all, the grid is 1 s
+        assert lim.try_acquire("e").allowed
+    for _ in range(20):
+        lim.try_acquire("e", 1000)  # denials (more than there is) move nothing
+    pexpires = redis_client.info("commandstats").get("cmdstat_pexpire", {}).get("calls", 0)
+    assert pexpires <= 2  # one per grant (50) before
+    state = lim.peek("e")
+    full_in_ms = model.full_in_us(Level(state.tokens, state.anchor_us), state.config.settings(), state.now_us) / 1000
+    assert full_in_ms + 8000 - 50 <= redis_client.pttl(lim.key("e")) <= full_in_ms + 8000 + 1000 + 3

@@ -64,10 +64,10 @@ if dm then
   end
 end
 
-local n, request, now, h, last
+local n, request, now, h, last, reply
 local clock, ceiling_text -- TIME's reply, and the ceiling as text when it is at hand (for the reply)
 local tokens, anchor, operator, granted, denied
-local old_full_ms -- the expiry the stored state implies (nil: set it whatever it is)
+local old_expiry -- the expiry the stored state implies (nil: set it whatever it is)
 local more, drop, both_counters -- fields the acquire's write adds, deletes; both counters too
 local lean = false
 
@@ -124,18 +124,23 @@ if n then
       operator = mode == '1' and 1 or 0
     end
     if lean and operator == 0 then
-      local full = anchor -- the instant the stored state is full: its expiry's basis
+      -- The expiry the stored state was given: the rule of the expiry block at the end.
+      local full = anchor
       if tokens < ceiling then
         local ticks = (ceiling - tokens) / count
         ticks = ticks - ticks % 1
         if ticks * count < ceiling - tokens then ticks = ticks + 1 end
         full = anchor + ticks * interval
       end
-      old_full_ms = (full - full % 1000) / 1000
+      idle_ms = dx + 0
+      local grid = (idle_ms - idle_ms % 8) / 8
+      old_expiry = (full - full % 1000) / 1000 + idle_ms + 1
+      if grid > 1 then old_expiry = old_expiry + (grid - old_expiry % grid) % grid end
     end
   elseif not (h[1] or h[2] or h[3] or mode or h[5] or h[6] or last or h.err) and redis.call('EXISTS', key) == 0 then
     -- A new bucket: max_tokens tokens, its first tick starting now.
     lean, tokens, anchor, operator, granted, denied, both_counters = true, dm + 0, now, 0, 0, 0, true
+    idle_ms = dx + 0
     more = { 'default', default_arg, 'operator', '0', 'max_tokens', dm, 'burst', db, 'refill_count', dc,
              'interval_us', di }
   end
@@ -405,95 +410,103 @@ if not lean then
     end
     redis.call('HSET', key, unpack(more))
     if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
-    if operator == 0 then
-      local full_in = wait_for(tokens, anchor, s, s.ceiling, now)
-      redis.call('PEXPIRE', key, math.floor(full_in / 1000) + idle_ms + 1)
-    end
-    return long_reply()
+    reply = long_reply() -- the expiry is set at the end, as for an acquire
   end
 end
 
 -- ------------------------------------------------------------------ acquire: every path ends here
 
-if last and request ~= '' and string.sub(last, 1, #request + 1) == request .. ' ' then
-  -- The client timed out and retried a request that had already run.
-  local was_allowed, was_wait = string.match(last, '^(%d+) (%d+)$', #request + 2)
-  if was_allowed then
-    return string.format('2 %d %d %d %d %d', was_allowed, tokens, was_wait, ceiling, now)
-  end
-end
-if n > ceiling then return string.format('1 0 %d 0 %d %d', tokens, ceiling, now) end
+if op == 'acquire' then
 
--- model.take, inline: refill, then take n or say when they will be there.
-local anchor_was = anchor
-if tokens >= ceiling then
-  anchor = now -- a full bucket banks no ticks
-else
-  local elapsed = now - anchor
-  if elapsed >= interval then -- also false for a clock that stepped back
-    local ticks = (elapsed - elapsed % interval) / interval
-    tokens = tokens + ticks * count
-    if tokens >= ceiling then tokens, anchor = ceiling, now else anchor = anchor + ticks * interval end
+  if last and request ~= '' and string.sub(last, 1, #request + 1) == request .. ' ' then
+    -- The client timed out and retried a request that had already run.
+    local was_allowed, was_wait = string.match(last, '^(%d+) (%d+)$', #request + 2)
+    if was_allowed then
+      return string.format('2 %d %d %d %d %d', was_allowed, tokens, was_wait, ceiling, now)
+    end
   end
-end
--- Numbers go to Redis as text made here: string.format('%d') is cheaper than the %.17g
--- Redis applies to a Lua number, and the grant's reply reuses the same text.
-local reply, answer, counter, value, tokens_text
-if tokens >= n then
-  tokens, granted = tokens - n, granted + 1
-  tokens_text = string.format('%d', tokens)
-  local us = clock[2] -- now_us is TIME's two numbers written side by side
-  if #us < 6 then us = string.sub('00000' .. us, -6) end
-  reply = '0 1 ' .. tokens_text .. ' 0 ' .. (ceiling_text or string.format('%d', ceiling)) .. ' ' .. clock[1] .. us
-  answer, counter, value = ' 1 0', 'granted', string.format('%d', granted)
-else
-  local ticks = (n - tokens) / count
-  ticks = ticks - ticks % 1
-  if ticks * count < n - tokens then ticks = ticks + 1 end
-  local wait = anchor + ticks * interval - now
-  denied = denied + 1
-  tokens_text = string.format('%d', tokens)
-  reply = string.format('0 0 %s %d %d %d', tokens_text, wait, ceiling, now)
-  answer, counter, value = string.format(' 0 %d', wait), 'denied', string.format('%d', denied)
+  if n > ceiling then return string.format('1 0 %d 0 %d %d', tokens, ceiling, now) end
+
+  -- model.take, inline: refill, then take n or say when they will be there.
+  local anchor_was = anchor
+  if tokens >= ceiling then
+    anchor = now -- a full bucket banks no ticks
+  else
+    local elapsed = now - anchor
+    if elapsed >= interval then -- also false for a clock that stepped back
+      local ticks = (elapsed - elapsed % interval) / interval
+      tokens = tokens + ticks * count
+      if tokens >= ceiling then tokens, anchor = ceiling, now else anchor = anchor + ticks * interval end
+    end
+  end
+  -- Numbers go to Redis as text made here: string.format('%d') is cheaper than the %.17g
+  -- Redis applies to a Lua number, and the grant's reply reuses the same text.
+  local answer, counter, value, tokens_text
+  if tokens >= n then
+    tokens, granted = tokens - n, granted + 1
+    tokens_text = string.format('%d', tokens)
+    local us = clock[2] -- now_us is TIME's two numbers written side by side
+    if #us < 6 then us = string.sub('00000' .. us, -6) end
+    reply = '0 1 ' .. tokens_text .. ' 0 ' .. (ceiling_text or string.format('%d', ceiling)) .. ' ' .. clock[1] .. us
+    answer, counter, value = ' 1 0', 'granted', string.format('%d', granted)
+  else
+    local ticks = (n - tokens) / count
+    ticks = ticks - ticks % 1
+    if ticks * count < n - tokens then ticks = ticks + 1 end
+    local wait = anchor + ticks * interval - now
+    denied = denied + 1
+    tokens_text = string.format('%d', tokens)
+    reply = string.format('0 0 %s %d %d %d', tokens_text, wait, ceiling, now)
+    answer, counter, value = string.format(' 0 %d', wait), 'denied', string.format('%d', denied)
+  end
+
+  -- Write what changed (a grant within a tick leaves anchor_us as it was).
+  if more then
+    -- The fields the lean path reads come first: a new hash keeps them at the front of its
+    -- listpack, where HMGET finds them soonest.
+    local fields = { 'tokens', tokens_text, 'anchor_us', anchor }
+    if both_counters then
+      for _, v in ipairs({ 'granted', granted, 'denied', denied }) do fields[#fields + 1] = v end
+    else
+      fields[#fields + 1] = counter; fields[#fields + 1] = value
+    end
+    if request ~= '' then fields[#fields + 1] = 'req'; fields[#fields + 1] = request .. answer end
+    for i = 1, #more do fields[#fields + 1] = more[i] end
+    redis.call('HSET', key, unpack(fields))
+    drop = drop or {}
+    if request == '' and last then drop[#drop + 1] = 'req' end -- a stale answer must never replay
+    if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
+  elseif request ~= '' then
+    if anchor == anchor_was then
+      redis.call('HSET', key, 'tokens', tokens_text, counter, value, 'req', request .. answer)
+    else
+      redis.call('HSET', key, 'tokens', tokens_text, 'anchor_us', anchor, counter, value, 'req', request .. answer)
+    end
+  else
+    redis.call('HSET', key, 'tokens', tokens_text, 'anchor_us', anchor, counter, value)
+    if last then redis.call('HDEL', key, 'req') end -- a stale answer must never replay
+  end
 end
 
--- Write what changed (a grant within a tick leaves anchor_us as it was).
-if more then
-  -- The fields the lean path reads come first: a new hash keeps them at the front of its
-  -- listpack, where HMGET finds them soonest.
-  local fields = { 'tokens', tokens_text, 'anchor_us', anchor }
-  if both_counters then
-    for _, v in ipairs({ 'granted', granted, 'denied', denied }) do fields[#fields + 1] = v end
-  else
-    fields[#fields + 1] = counter; fields[#fields + 1] = value
-  end
-  if request ~= '' then fields[#fields + 1] = 'req'; fields[#fields + 1] = request .. answer end
-  for i = 1, #more do fields[#fields + 1] = more[i] end
-  redis.call('HSET', key, unpack(fields))
-  drop = drop or {}
-  if request == '' and last then drop[#drop + 1] = 'req' end -- a stale answer must never replay
-  if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
-elseif request ~= '' then
-  if anchor == anchor_was then
-    redis.call('HSET', key, 'tokens', tokens_text, counter, value, 'req', request .. answer)
-  else
-    redis.call('HSET', key, 'tokens', tokens_text, 'anchor_us', anchor, counter, value, 'req', request .. answer)
-  end
-else
-  redis.call('HSET', key, 'tokens', tokens_text, 'anchor_us', anchor, counter, value)
-  if last then redis.call('HDEL', key, 'req') end -- a stale answer must never replay
-end
+-- ------------------------------------------------------------------ expiry
 
 if operator == 0 then
-  -- Idle state expires idle_ms after the bucket would be full again: a missing key then
-  -- reads as a new bucket, so idle users cost no memory. (After an acquire tokens < ceiling.)
-  local ticks = (ceiling - tokens) / count
-  ticks = ticks - ticks % 1
-  if ticks * count < ceiling - tokens then ticks = ticks + 1 end
-  local full = anchor + ticks * interval
-  local full_ms = (full - full % 1000) / 1000
-  if full_ms ~= old_full_ms then
-    redis.call('PEXPIRE', key, full_ms - (now - now % 1000) / 1000 + (idle_ms or dx + 0) + 1)
+  -- Idle state expires idle_ms after the bucket would be full again (+1 ms), rounded up to
+  -- an eighth of idle_ms: a missing key then reads as a new bucket, so idle users cost no
+  -- memory, and a bucket in use moves its expiry once per eighth, not on every grant.
+  -- The lean path computed the same for the stored state: unchanged, nothing to send.
+  local full = anchor
+  if tokens < ceiling then
+    local ticks = (ceiling - tokens) / count
+    ticks = ticks - ticks % 1
+    if ticks * count < ceiling - tokens then ticks = ticks + 1 end
+    full = anchor + ticks * interval
+  end
+  local grid = (idle_ms - idle_ms % 8) / 8
+  local expiry = (full - full % 1000) / 1000 + idle_ms + 1 -- ms since the epoch
+  if grid > 1 then expiry = expiry + (grid - expiry % grid) % grid end
+  if expiry ~= old_expiry then
+    redis.call('PEXPIRE', key, expiry - (now - now % 1000) / 1000)
   end
 end
 

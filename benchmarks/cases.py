@@ -16,10 +16,11 @@ connection_pool=client.connection_pool)``), i.e. the same client class with
 the same connections. ``try_acquire_many`` sends 64 users in one pipeline; its
 ops/s counts acquires.
 
-Async group: CONCURRENCY coroutines at once on one event loop, each one call
-(tbdash's are coalesced into pipelines; ``limits``' and plain ``redis.asyncio``
-each use a connection of their own), beside the same sync floor, so the
-ratios compare with it.
+Async group: CONCURRENCY coroutines on one event loop, each making calls one
+after the other, so CONCURRENCY calls are in flight all along (a service with
+that many concurrent requests); tbdash's are coalesced into pipelines,
+``limits``' and plain ``redis.asyncio``'s each use a connection of their own.
+Beside the same sync floor, so the ratios compare with it.
 
 pyrate-limiter is called in its default (blocking) mode. Its non-blocking mode
 (``try_acquire(..., blocking=False)``) refuses a call outright, without asking
@@ -45,6 +46,7 @@ LIMITS_RATE = "1000000/second"
 KEY = "bench"
 BATCH = 64  # users per try_acquire_many
 CONCURRENCY = 64  # coroutines at once in the async group
+WORKER_CALLS = 16  # calls each of them makes, one after the other, per op
 
 
 def version(dist: str) -> str:
@@ -191,7 +193,7 @@ def redis_cases(client: redis.Redis, url: str) -> tuple[list[Case], list[str]]:
 
 
 def async_cases(client: redis.Redis, url: str) -> tuple[list[Case], list[str]]:
-    """Async, CONCURRENCY coroutines at once on one event loop (one op = one burst), beside the sync floor."""
+    """Async, CONCURRENCY coroutines at once on one event loop (one op: each makes WORKER_CALLS calls), beside the sync floor."""
     notes: list[str] = []
     cases: list[Case] = [typical_floor(client)]
     port = int(url.rsplit(":", 1)[1])
@@ -202,8 +204,14 @@ def async_cases(client: redis.Redis, url: str) -> tuple[list[Case], list[str]]:
             aclient = make_client()
             call = make_call(aclient)
 
-            async def many() -> int:
-                return sum(map(bool, await asyncio.gather(*(call() for _ in range(CONCURRENCY)))))
+            async def worker() -> int:
+                granted = 0
+                for _ in range(WORKER_CALLS):
+                    granted += bool(await call())
+                return granted
+
+            async def many() -> int:  # CONCURRENCY calls in flight all along, not in lock-step bursts
+                return sum(await asyncio.gather(*(worker() for _ in range(CONCURRENCY))))
 
             def finish() -> None:
                 closer = getattr(aclient, close, None)
@@ -228,7 +236,7 @@ def async_cases(client: redis.Redis, url: str) -> tuple[list[Case], list[str]]:
 
     cases.append(
         Case("async.tbdash", f"**tbdash `AsyncRedisLimiter.try_acquire`, {CONCURRENCY} at once**", burst(plain_client, tbdash_call),
-             role="async", per_op=CONCURRENCY)
+             role="async", per_op=CONCURRENCY * WORKER_CALLS)
     )
 
     def typical_call(aclient: object) -> Callable[[], object]:
@@ -237,7 +245,7 @@ def async_cases(client: redis.Redis, url: str) -> tuple[list[Case], list[str]]:
 
     cases.append(
         Case("async.typical", f"the typical script through `redis.asyncio`, {CONCURRENCY} at once (context)", burst(plain_client, typical_call),
-             role="context", per_op=CONCURRENCY)
+             role="context", per_op=CONCURRENCY * WORKER_CALLS)
     )
 
     try:
@@ -262,7 +270,7 @@ def async_cases(client: redis.Redis, url: str) -> tuple[list[Case], list[str]]:
         for name, strategy in (("moving", MovingWindowRateLimiter), ("sliding", SlidingWindowCounterRateLimiter)):
             cases.append(
                 Case(f"async.limits_{name}", f"limits async `{strategy.__name__}` (RedisStorage, redis.asyncio), {CONCURRENCY} at once",
-                     limits_async(strategy), role="async rival", per_op=CONCURRENCY)
+                     limits_async(strategy), role="async rival", per_op=CONCURRENCY * WORKER_CALLS)
             )
     except ImportError as exc:
         notes.append(f"limits async skipped: {exc}")

@@ -8,14 +8,16 @@ hundreds of concurrent requests use a couple of connections and one round
 trip per batch. Each call is still its own atomic script call with its own
 request id, and gets its own reply.
 
-One deadline per call. A caller waits for its reply under its own deadline;
-when that passes, its call is withdrawn if it was not sent yet, and it gets
-a timeout (``on_error`` answers it) — or `PoolExhausted` when the lanes were
-only waiting for a free connection of the client's pool (a client-side limit,
-not an outage). A call already sent is never sent again after its caller gave
+One deadline per call. When a caller's deadline passes (one timer serves
+them all: calls share one deadline length, so they expire in the order they
+came), its call is withdrawn if it was not sent yet, and it gets a timeout
+(``on_error`` answers it) — or `PoolExhausted` when the lanes were only
+waiting for a free connection of the client's pool (a client-side limit, not
+an outage). A call already sent is never sent again after its caller gave
 up: its reply, if it comes, is dropped; it took effect once. A lane's
 pipeline is bounded by the latest deadline of its calls, and a pipeline cut
 short closes its connection, so no late reply is ever read by another call.
+A caller cancelled from outside withdraws its call the same way.
 
 Standalone and Sentinel: the lanes take connections from the client's own
 pool and retry a fast failure once (the request ids make that safe). Cluster:
@@ -65,7 +67,9 @@ class AsyncCalls:
         self._client = client
         self.deadline = deadline
         self.size = pool_size(client)
-        self._cluster = isinstance(client, RedisCluster)
+        # Standalone and Sentinel: the client's own pool, our pipelines. A Cluster (and any
+        # other client): the client's pipeline, which knows where each key lives.
+        self._own_pipelines = not isinstance(client, RedisCluster) and hasattr(getattr(client, "connection_pool", None), "get_connection")
         self._lanes = max(1, min(LANES, self.size))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[_Queued] = deque()  # not sent yet
@@ -169,13 +173,14 @@ class AsyncCalls:
         timeout = None if None in ends else max(0.0, max(ends) - loop.time())  # type: ignore[type-var]
         try:
             async with _deadline(timeout):
-                replies = await (self._cluster_pipeline(batch) if self._cluster else self._pipeline(batch))
+                replies = await (self._pipeline(batch) if self._own_pipelines else self._client_pipeline(batch))
         except TimeoutError:
             if any(q.sent for q in batch):  # (not while it only waited for a free connection)
                 self._unreachable = True
             error: BaseException = rexc.TimeoutError(f"no reply within the decision deadline ({self.deadline:g} s)")
         except (rexc.ConnectionError, rexc.TimeoutError) as exc:
-            if not isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError)):
+            # (Wrong credentials and a full pool are answers about the client, not outages.)
+            if not isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError, rexc.MaxConnectionsError)):
                 self._unreachable = True
             error = exc
         except Exception as exc:  # anything else: each caller learns it
@@ -265,25 +270,25 @@ class AsyncCalls:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.02)
 
-    async def _cluster_pipeline(self, batch: list[_Queued]) -> list[Any] | None:
-        """Cluster: the client's pipeline (one per node; its own retries, so no ``first``)."""
+    async def _client_pipeline(self, batch: list[_Queued]) -> list[Any] | None:
+        """The client's pipeline (on a Cluster one per node; its own retries, so no ``first``)."""
         client = self._client
         if not self._ready:
             await client.initialize()
             self._ready = True
         for queued in batch:
             queued.sent = True
-        replies = await self._cluster_round(batch)
+        replies = await self._client_round(batch)
         for _ in range(NOSCRIPT_ROUNDS):
             again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
             if not again:
                 break
-            await client.script_load(script.SOURCE)  # every primary
-            for i, reply in zip(again, await self._cluster_round([batch[i] for i in again])):
+            await client.script_load(script.SOURCE)  # on a Cluster: every primary
+            for i, reply in zip(again, await self._client_round([batch[i] for i in again])):
                 replies[i] = reply
         return replies
 
-    async def _cluster_round(self, batch: list[_Queued]) -> list[Any]:
+    async def _client_round(self, batch: list[_Queued]) -> list[Any]:
         pipe = self._client.pipeline()
         for queued in batch:
             pipe.execute_command(*queued.command)

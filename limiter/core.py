@@ -84,12 +84,14 @@ class LimiterCore:
         """The calls of a batch of consumes, every ``(user, n)`` checked before anything is sent."""
         wanted: list[tuple[str, int]] = []
         calls: list[Call] = []
+        key, default, ids = self.key, self._default_arg, self._ids
         for request in requests:
             try:
                 user, n = request
             except (TypeError, ValueError):
                 raise TypeError(f"try_acquire_many takes (user, n) pairs (got {request!r})") from None
-            calls.append(self._acquire_call(user, n))
+            check_n(n)
+            calls.append((key(user), (ACQUIRE, default, n, ids.next())))
             wanted.append((user, n))
         return wanted, calls
 

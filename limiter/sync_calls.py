@@ -107,11 +107,16 @@ def run_batch(
     what still needs an answer. NOSCRIPT replies load the script and are sent
     again (nothing ran for them).
     """
-    commands = [("EVALSHA", script.SHA, 1, calls[i][0], *calls[i][1], *extra) for i in todo]
-    conn.send_packed_command((resp.pack_many(commands),), check_health=False)  # a dead socket fails the read
-    for i in list(todo):  # replies come in the order the commands went
-        replies[i] = read_reply(conn, deadline, seconds, socket_timeout)
-        todo.pop(0)
+    sha = script.SHA
+    conn.send_packed_command((resp.pack_many(("EVALSHA", sha, 1, calls[i][0], *calls[i][1], *extra) for i in todo),),
+                             check_health=False)  # a dead socket fails the read
+    sent, done = list(todo), 0
+    try:
+        for i in sent:  # replies come in the order the commands went
+            replies[i] = read_reply(conn, deadline, seconds, socket_timeout)
+            done += 1
+    finally:
+        del todo[:done]
     for _ in range(NOSCRIPT_ROUNDS):
         again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
         if not again:

@@ -173,3 +173,28 @@ def test_the_expiry_is_sent_only_when_it_moves(redis_client):
     state = lim.peek("e")
     full_in_ms = model.full_in_us(Level(state.tokens, state.anchor_us), state.config.settings(), state.now_us) / 1000
     assert full_in_ms + 8000 - 50 <= redis_client.pttl(lim.key("e")) <= full_in_ms + 8000 + 1000 + 3
+
+
+def test_an_older_scripts_write_is_noticed(redis_client):
+    """Fields an older token_bucket.lua writes (it knows no `default` field) take the general section.
+
+    Its configure sets operator settings and leaves `default` in place; its
+    unconfigure or another default writes the four settings fields. The newer
+    script must follow them, not the stale `default`, and put the field right.
+    """
+    lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=5, **FROZEN))
+    key = lim.key("mixed")
+    assert lim.try_acquire("mixed").remaining == 4
+    assert redis_client.hget(key, "default") == lim._default_arg
+    # What the older script's configure(max_tokens=9, burst=2) writes:
+    redis_client.hset(key, mapping={"max_tokens": 9, "burst": 2, "operator": 1})
+    decision = lim.try_acquire("mixed")
+    assert (decision.remaining, decision.limit) == (3, 11)  # the operator's settings, not the stale default
+    assert not redis_client.hexists(key, "default")
+    assert lim.peek("mixed").overridden
+    # What its unconfigure writes, with another caller's default (max_tokens=7):
+    redis_client.hset(key, mapping={"max_tokens": 7, "burst": 0, "operator": 0})
+    decision = lim.try_acquire("mixed")
+    assert (decision.remaining, decision.limit) == (2, 5)  # 3 kept (no refill), then this caller's 5
+    assert redis_client.hget(key, "default") == lim._default_arg
+    assert lim.peek("mixed").default_changes == 1

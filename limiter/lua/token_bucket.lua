@@ -10,7 +10,9 @@
 --              how long a full bucket without operator settings is kept before it expires
 --              (a missing key reads as a new bucket: max_tokens tokens)
 -- acquire:     ARGV[3] n (tokens, 1..ceiling)   ARGV[4] request id ("" for none): a retry
---              of the same request id returns the first answer instead of debiting twice
+--              of the same request id returns the first answer instead of debiting twice.
+--              ARGV[5] "1" (optional): this request id was never sent before, so there is
+--              no earlier answer to look for (saves reading it); never send it on a retry
 -- configure:   ARGV[3] "<max_tokens> <burst> <refill_count> <interval_us>": the operator's
 --              settings; they persist until unconfigure or delete. ARGV[4] "1" (the default
 --              when absent) creates a missing bucket, full at the operator's max_tokens;
@@ -35,14 +37,14 @@
 --              default (ARGV[2] of the caller whose default is in force; absent while an
 --              operator's settings are) default_changes other_default (once callers disagreed)
 -- Expiry, without operator settings: idle_ms after the bucket would be full again (+1 ms),
--- set when that instant moves (a denial never moves it; a grant within a tick rarely does).
+-- rounded up to a multiple of idle_ms / 8; sent only when it moves.
 --
--- Layout: an acquire on a bucket whose stored default is the caller's (compared as one
--- string), or that has operator settings, or that does not exist yet, is checked and run
--- inline: the lean path creates no closures, reads 7 fields and writes only what changed.
--- Everything else (a caller with another default, a key written by an older version,
--- corrupt data, the other operations) goes through the general section, whose helpers
--- exist only there; an acquire leaves it settled and ends in the same inline tail.
+-- Layout. The lean path: an acquire on a bucket whose stored default is the caller's
+-- (compared as one string), or that has operator settings, or that does not exist yet,
+-- checked and run inline: no closures, six fields read (seven with a request id to
+-- look for), only what changed written. The general section: everything else (a caller
+-- with another default, a key an older version wrote, corrupt data, the other
+-- operations); its helpers exist only there. Both end in the same acquire and expiry code.
 
 local MAX_SAFE = 9007199254740991
 local key, op, default_arg = KEYS[1], ARGV[1], ARGV[2]
@@ -67,7 +69,7 @@ end
 local n, request, now, h, last, reply
 local clock, ceiling_text -- TIME's reply, and the ceiling as text when it is at hand (for the reply)
 local tokens, anchor, operator, granted, denied
-local old_expiry -- the expiry the stored state implies (nil: set it whatever it is)
+local old_full -- when the stored state is full again, if its expiry is known (else it is set)
 local more, drop, both_counters -- fields the acquire's write adds, deletes; both counters too
 local lean = false
 
@@ -124,23 +126,18 @@ if n then
       operator = mode == '1' and 1 or 0
     end
     if lean and operator == 0 then
-      -- The expiry the stored state was given: the rule of the expiry block at the end.
-      local full = anchor
+      -- When the stored state is full again: its expiry's basis (see the expiry block).
+      old_full = anchor
       if tokens < ceiling then
         local ticks = (ceiling - tokens) / count
         ticks = ticks - ticks % 1
         if ticks * count < ceiling - tokens then ticks = ticks + 1 end
-        full = anchor + ticks * interval
+        old_full = anchor + ticks * interval
       end
-      idle_ms = dx + 0
-      local grid = (idle_ms - idle_ms % 8) / 8
-      old_expiry = (full - full % 1000) / 1000 + idle_ms + 1
-      if grid > 1 then old_expiry = old_expiry + (grid - old_expiry % grid) % grid end
     end
   elseif not (h[1] or h[2] or h[3] or mode or h[5] or h[6] or last or h.err) and redis.call('EXISTS', key) == 0 then
     -- A new bucket: max_tokens tokens, its first tick starting now.
     lean, tokens, anchor, operator, granted, denied, both_counters = true, dm + 0, now, 0, 0, 0, true
-    idle_ms = dx + 0
     more = { 'default', default_arg, 'operator', '0', 'max_tokens', dm, 'burst', db, 'refill_count', dc,
              'interval_us', di }
   end
@@ -148,6 +145,7 @@ end
 
 if not lean then
   -- ------------------------------------------------------------------ general section
+  ceiling_text = nil -- the settings in force are read again below
   local function fail(msg)
     return redis.error_reply('token_bucket: ' .. msg)
   end
@@ -494,7 +492,7 @@ if operator == 0 then
   -- Idle state expires idle_ms after the bucket would be full again (+1 ms), rounded up to
   -- an eighth of idle_ms: a missing key then reads as a new bucket, so idle users cost no
   -- memory, and a bucket in use moves its expiry once per eighth, not on every grant.
-  -- The lean path computed the same for the stored state: unchanged, nothing to send.
+  -- On the lean path the stored state was given the same rule: sent only if it moved.
   local full = anchor
   if tokens < ceiling then
     local ticks = (ceiling - tokens) / count
@@ -502,11 +500,18 @@ if operator == 0 then
     if ticks * count < ceiling - tokens then ticks = ticks + 1 end
     full = anchor + ticks * interval
   end
-  local grid = (idle_ms - idle_ms % 8) / 8
-  local expiry = (full - full % 1000) / 1000 + idle_ms + 1 -- ms since the epoch
-  if grid > 1 then expiry = expiry + (grid - expiry % grid) % grid end
-  if expiry ~= old_expiry then
-    redis.call('PEXPIRE', key, expiry - (now - now % 1000) / 1000)
+  if full ~= old_full then
+    idle_ms = idle_ms or dx + 0
+    local grid = (idle_ms - idle_ms % 8) / 8
+    local expiry = (full - full % 1000) / 1000 + idle_ms + 1 -- ms since the epoch
+    local was = old_full and (old_full - old_full % 1000) / 1000 + idle_ms + 1
+    if grid > 1 then
+      expiry = expiry + (grid - expiry % grid) % grid
+      if was then was = was + (grid - was % grid) % grid end
+    end
+    if expiry ~= was then
+      redis.call('PEXPIRE', key, expiry - (now - now % 1000) / 1000)
+    end
   end
 end
 

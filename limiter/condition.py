@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
+from time import monotonic_ns
 from collections.abc import Callable
 
 from limiter import model
@@ -42,7 +42,7 @@ from limiter.errors import BucketClosed, TokensExceedCeiling
 
 
 def _monotonic_us() -> int:
-    return time.monotonic_ns() // 1000
+    return monotonic_ns() // 1000
 
 
 class _Ticket:
@@ -139,13 +139,38 @@ class ConditionBucket:
     # -- acquiring -----------------------------------------------------------
 
     def try_acquire(self, n: int = 1) -> bool:
-        """Take ``n`` tokens if they are there now and nobody is queued; never blocks."""
+        """Take ``n`` tokens if they are there now and nobody is queued; never blocks.
+
+        The hot path: `_take` (the model's take) inlined, and the clock read
+        directly unless a test gave its own; tests/test_shared_rules.py and
+        test_condition_bucket.py hold it equal to `limiter.model.take`.
+        """
         if n.__class__ is not int or n < 1:
             check_n(n)
         with self._lock:
             if self._closed or n > self._ceiling:
                 self._check_open(n)
-            return not self._queue and self._take(n, self._clock()) == 0
+            if self._queue:
+                return False
+            clock = self._clock
+            now = monotonic_ns() // 1000 if clock is _monotonic_us else clock()
+            tokens, anchor, ceiling = self._tokens, self._anchor, self._ceiling
+            if tokens >= ceiling:
+                tokens, anchor = ceiling, now  # a full bucket banks no ticks
+            else:
+                elapsed, interval = now - anchor, self._interval
+                if elapsed >= interval:  # also false for a clock that stepped back
+                    ticks = elapsed // interval
+                    tokens += ticks * self._count
+                    if tokens >= ceiling:
+                        tokens, anchor = ceiling, now
+                    else:
+                        anchor += ticks * interval
+            if tokens >= n:
+                self._tokens, self._anchor = tokens - n, anchor
+                return True
+            self._tokens, self._anchor = tokens, anchor  # the same state, refilled
+            return False
 
     def acquire(self, n: int = 1, timeout: float | None = None) -> bool:
         """Take ``n`` tokens, waiting in line for them.
@@ -299,22 +324,10 @@ class ConditionBucket:
     def _take(self, n: int, now: int) -> int:
         """Take ``n`` tokens if they are there (returns 0), else return the wait in µs.
 
-        `model.take` inlined on plain ints (it is the hot path); the
-        differential tests hold the two equal. A refusal stores the refilled
-        level, which is the same state.
+        `model.take` on plain ints, with the model's refill rule. A refusal
+        stores the refilled level, which is the same state.
         """
-        tokens, anchor, ceiling = self._tokens, self._anchor, self._ceiling
-        if tokens >= ceiling:
-            tokens, anchor = ceiling, now  # a full bucket banks no ticks
-        else:
-            elapsed = now - anchor
-            if elapsed >= self._interval:  # also false for a clock that stepped back
-                ticks = elapsed // self._interval
-                tokens += ticks * self._count
-                if tokens >= ceiling:
-                    tokens, anchor = ceiling, now
-                else:
-                    anchor += ticks * self._interval
+        tokens, anchor = refilled(self._tokens, self._anchor, self._ceiling, self._count, self._interval, now)
         if tokens >= n:
             self._tokens, self._anchor = tokens - n, anchor
             return 0

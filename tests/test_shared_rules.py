@@ -2,8 +2,8 @@
 
 - ``n``: `limiter.model.check_n` for both buckets, sync and async: a bool is
   refused everywhere (`ConditionBucket` took ``n=True`` as 1 before).
-- The refill rule: `model.refilled`; `ConditionBucket._take` inlines it on the
-  hot path and is held equal to `model.take` here.
+- The refill rule: `model.refilled`, which `ConditionBucket._take` uses; its
+  `try_acquire` inlines the take on the hot path; both are held to `model.take` here.
 - token_bucket.lua has a lean acquire path and a general section: a random
   walk through both (new buckets, the caller's default, another caller's
   default, operator settings, resets, deletes, request ids, fresh first
@@ -74,10 +74,13 @@ def test_the_condition_buckets_inlined_take_is_the_model(cfg, data):
     now = anchor + data.draw(st.integers(-cfg.interval_us * 2, cfg.interval_us * 40))
     n = data.draw(st.integers(1, cfg.ceiling))
     bucket = ConditionBucket(BucketConfig.from_settings(cfg), clock=lambda: now)
-    bucket._tokens, bucket._anchor = tokens, anchor
-    wait = bucket._take(n, now)
     out = model.take(Level(tokens, anchor), cfg, n, now)
+    bucket._tokens, bucket._anchor = tokens, anchor
+    wait = bucket._take(n, now)  # acquire's take, on the model's refill rule
     assert (wait == 0, Level(bucket._tokens, bucket._anchor), wait) == (out.allowed, out.level, out.wait_us)
+    bucket._tokens, bucket._anchor = tokens, anchor
+    allowed = bucket.try_acquire(n)  # the inlined hot path
+    assert (allowed, Level(bucket._tokens, bucket._anchor)) == (out.allowed, out.level)
     assert model.refill(Level(tokens, anchor), cfg, now) == Level(*model.refilled(tokens, anchor, cfg.ceiling, cfg.refill_count, cfg.interval_us, now))
 
 

@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "settings": settings,
         "threads": thread_counts,
-        "versions": {d: case_defs.version(d) for d in ("tbdash", "redis", "hiredis", "limits", "pyrate-limiter", "token-bucket")},
+        "versions": {d: case_defs.version(d) for d in ("tbdash", "redis", "hiredis", "limits", "pyrate-limiter", "token-bucket")}
+        | ({"hiredis": "blocked (--no-hiredis)"} if args.no_hiredis else {}),
         "groups": {},
         "verdicts": [],
         "accuracy": [],
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     versions = ", ".join(f"{k} {v}" for k, v in doc["versions"].items())
     header = [
         f"tbdash benchmarks — commit {doc['commit']} — {doc['when']} — {doc['implementation']} {doc['python']}, {doc['machine']}",
-        f"{versions}; redis-server {doc.get('redis_server', {}).get('version', '–')}; redis-py {_hiredis()}",
+        f"{versions}; redis-server {doc.get('redis_server', {}).get('version', '–')}",
         f"{settings['rounds']} rounds × ~{settings['round_s']} s per case and thread count, medians; "
         f"× floor = median of per-round ratios; ±: half the min–max spread of the rounds",
         "",

@@ -94,7 +94,12 @@ class AsyncCalls:
     async def evalsha_many(self, calls: Sequence[Call], first: tuple[object, ...] = ()) -> list[Any]:
         """Every call in the next pipeline (one per node on a Cluster): a reply or an exception each."""
         queued = [self._submit(key, args, first) for key, args in calls]
-        replies = [await item.future for item in queued]
+        try:
+            replies = [await item.future for item in queued]
+        except asyncio.CancelledError:
+            for item in queued:
+                item.future.cancel()  # withdrawn, as a single caller's call is, if not sent yet
+            raise
         if replies and all(isinstance(reply, PoolExhausted) for reply in replies):
             raise replies[0]  # nothing was sent: a client-side limit, for the whole batch
         return replies

@@ -154,22 +154,24 @@ class ConditionBucket:
                 return False
             clock = self._clock
             now = monotonic_ns() // 1000 if clock is _monotonic_us else clock()
-            tokens, anchor, ceiling = self._tokens, self._anchor, self._ceiling
+            tokens, ceiling = self._tokens, self._ceiling
             if tokens >= ceiling:
-                tokens, anchor = ceiling, now  # a full bucket banks no ticks
+                tokens = ceiling
+                self._anchor = now  # a full bucket banks no ticks
             else:
-                elapsed, interval = now - anchor, self._interval
+                elapsed = now - self._anchor  # (the anchor is written only when it moves)
+                interval = self._interval
                 if elapsed >= interval:  # also false for a clock that stepped back
                     ticks = elapsed // interval
                     tokens += ticks * self._count
                     if tokens >= ceiling:
-                        tokens, anchor = ceiling, now
+                        tokens, self._anchor = ceiling, now
                     else:
-                        anchor += ticks * interval
+                        self._anchor += ticks * interval
             if tokens >= n:
-                self._tokens, self._anchor = tokens - n, anchor
+                self._tokens = tokens - n
                 return True
-            self._tokens, self._anchor = tokens, anchor  # the same state, refilled
+            self._tokens = tokens  # the same state, refilled
             return False
 
     def acquire(self, n: int = 1, timeout: float | None = None) -> bool:

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 from redis import exceptions as rexc
 
 from limiter import resp, script
+from limiter.script import Call
 from limiter.deadline import pool_size
 from limiter.errors import PoolExhausted
 from limiter.sync_calls import NOSCRIPT_ROUNDS
@@ -44,7 +45,6 @@ LANES = 2  # pipelines in flight at once: one can be sent while the other's repl
 BATCH = 256  # calls per pipeline at most, so one caller's burst cannot hold the server long
 LOAD = ("SCRIPT", "LOAD", script.SOURCE)
 
-Call = tuple[str, tuple[object, ...]]
 
 
 class _Queued:

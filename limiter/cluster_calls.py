@@ -20,7 +20,8 @@ from redis import exceptions as rexc
 from limiter import script
 from limiter.deadline import pool_size
 from limiter.errors import PoolExhausted
-from limiter.sync_calls import BROKEN, Call, Health, left_of, out_of_time, run_batch, until
+from limiter.script import Call
+from limiter.sync_calls import BROKEN, Health, left_of, out_of_time, run_batch, until
 
 MOVED = (rexc.MovedError, rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, NoReturn, Sequence
 from redis import exceptions as rexc
 
 from limiter import script
+from limiter.script import Call
 from limiter.config import BucketConfig
 from limiter.deadline import connection_kwargs, decision_deadline, pool_size
 from limiter.errors import CorruptBucket, LimiterError, PoolExhausted, RedisUnavailable
@@ -23,7 +24,6 @@ from limiter.types import BucketState, Decision
 
 ACQUIRE, PEEK = b"acquire", b"peek"
 
-Call = tuple[str, tuple[object, ...]]  # (key, ARGV) of one script call
 
 
 class LimiterCore:

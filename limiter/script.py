@@ -17,10 +17,10 @@ from redis import exceptions as rexc
 
 from limiter.config import BucketConfig
 from limiter.errors import CorruptBucket, LimiterError, TokensExceedCeiling
-from limiter.model import Settings, check_n
+from limiter.model import Settings, check_n  # noqa: F401  (the rule lives in model; importable from here too)
 from limiter.types import BucketState, Decision
 
-__all__ = ["check_n"]  # the rule lives in limiter.model; kept importable from here
+Call = tuple[str, tuple[object, ...]]  # one script call: (key, ARGV)
 
 SOURCE: str = resources.files("limiter").joinpath("lua/token_bucket.lua").read_text(encoding="utf-8")
 SHA: str = hashlib.sha1(SOURCE.encode()).hexdigest()

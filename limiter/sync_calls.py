@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from limiter import resp, script
+from limiter.script import Call
 from limiter.deadline import connection_kwargs, pool_size
 from limiter.errors import PoolExhausted
 
@@ -51,7 +52,6 @@ BROKEN = (rexc.ConnectionError, rexc.TimeoutError, OSError)
 LOAD = ("SCRIPT", "LOAD", script.SOURCE)
 NOSCRIPT_ROUNDS = 3  # loads of the script per batch (a flush may land again between the load and the calls)
 
-Call = tuple[str, tuple[object, ...]]
 
 
 def left_of(deadline: float | None) -> float | None:

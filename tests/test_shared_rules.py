@@ -201,3 +201,24 @@ def test_an_older_scripts_write_is_noticed(redis_client):
     assert (decision.remaining, decision.limit) == (2, 5)  # 3 kept (no refill), then this caller's 5
     assert redis_client.hget(key, "default") == lim._default_arg
     assert lim.peek("mixed").default_changes == 1
+
+
+def test_the_pure_python_packer_packs_as_hiredis_does():
+    """limiter.resp's fallback (no hiredis) writes the same bytes, and refuses what cannot be sent."""
+    import hiredis
+
+    from limiter import resp
+
+    commands = [
+        ("EVALSHA", script.SHA, 1, "token_bucket:{ünïcødé ✓}", b"acquire", b"5 0 1 1000000 60000", 3, "abc123", b"1"),
+        ("EVALSHA", script.SHA, 1, "k", b"peek", b"5 0 1 1000000 60000"),
+        ("SCRIPT", "LOAD", script.SOURCE),
+    ]
+    for command in commands:
+        assert resp._pack_python(command) == hiredis.pack_command(command)
+    assert resp.pack_many(commands) == b"".join(map(hiredis.pack_command, commands))
+    for bad in ("lone \ud800 surrogate",):
+        with pytest.raises(ValueError):
+            resp._pack_python(("EVALSHA", bad))
+    with pytest.raises(TypeError):
+        resp._pack_python(("EVALSHA", 1.5))

@@ -207,13 +207,6 @@ if not lean then
     return tokens + ticks * s.count, anchor + ticks * s.interval
   end
 
-  -- model.wait_us
-  local function wait_for(tokens, anchor, s, n, now)
-    local missing = n - tokens
-    if missing <= 0 then return 0 end
-    return anchor + ceil_div(missing, s.count) * s.interval - now
-  end
-
   -- BEGIN mul_div (tests/test_script_arithmetic.py runs this block on its own)
   -- q, r with a * b = q * c + r and 0 <= r < c, exactly, for integers 0 <= a <= c and
   -- 1 <= b, c <= MAX_SAFE. a * b may exceed 2^53, where doubles are no longer exact,

@@ -1,4 +1,4 @@
-"""The in-process floor: the least a correct thread-safe token bucket can do in Python."""
+"""The floors: the least a correct token bucket can do, in process and as a Redis script."""
 
 from __future__ import annotations
 
@@ -70,3 +70,27 @@ class ConditionFloor:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+# A typical Lua token bucket, as found in most Redis rate limiters: TIME, HMGET and
+# HSET of two fields, PEXPIRE, four numeric arguments, a two-integer reply. No
+# validation of its arguments or of what it reads, no counters, no operator
+# settings, no request id. The Redis floor: what any Redis token bucket costs at
+# least, on the server (INFO commandstats) and through the same client.
+TYPICAL_TOKEN_BUCKET_LUA = """
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local cap, per, interval, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = redis.call('HMGET', KEYS[1], 't', 'a')
+local tokens, anchor = tonumber(h[1]) or cap, tonumber(h[2]) or now
+local ticks = math.floor((now - anchor) / interval)
+if ticks > 0 then
+  tokens, anchor = math.min(cap, tokens + ticks * per), anchor + ticks * interval
+end
+if tokens >= cap then anchor = now end
+local allowed = 0
+if tokens >= n then tokens, allowed = tokens - n, 1 end
+redis.call('HSET', KEYS[1], 't', tokens, 'a', anchor)
+redis.call('PEXPIRE', KEYS[1], 60000)
+return {allowed, tokens}
+"""

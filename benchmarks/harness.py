@@ -36,6 +36,7 @@ class Case:
     label: str  # what the table shows
     make: Make
     role: str = "other"  # floor | tbdash | rival (a target compares against it) | context | other
+    per_op: int = 1  # limiter calls one op makes (a batch, or a burst of concurrent coroutines)
     op: Op | None = None
     close: Callable[[], None] | None = None
 
@@ -82,26 +83,27 @@ def _worker(op: Op, calls: int, barrier: threading.Barrier, errors: list[BaseExc
         errors.append(exc)
 
 
-def _counting_worker(op: Op, calls: int, barrier: threading.Barrier, out: list[int], errors: list[BaseException]) -> None:
+def _counting_worker(op: Op, calls: int, barrier: threading.Barrier, out: list[int], errors: list[BaseException], per_op: int) -> None:
     granted = 0
     try:
         barrier.wait()
         for _ in range(calls):
-            if op():
-                granted += 1
+            result = op()
+            # A batch op returns how many of its calls were granted; a single call, a truthy answer.
+            granted += result if per_op > 1 else bool(result)
     except BaseException as exc:
         errors.append(exc)
     out.append(granted)
 
 
-def run_fixed(op: Op, threads: int, calls: int, count: bool = False) -> tuple[float, int]:
+def run_fixed(op: Op, threads: int, calls: int, count: bool = False, per_op: int = 1) -> tuple[float, int]:
     """Run ``calls`` calls of ``op`` spread over ``threads`` threads; (elapsed seconds, granted)."""
     per_thread = max(1, calls // threads)
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
     granted: list[int] = []
     if count:
-        workers = [threading.Thread(target=_counting_worker, args=(op, per_thread, barrier, granted, errors)) for _ in range(threads)]
+        workers = [threading.Thread(target=_counting_worker, args=(op, per_thread, barrier, granted, errors, per_op)) for _ in range(threads)]
     else:
         workers = [threading.Thread(target=_worker, args=(op, per_thread, barrier, errors)) for _ in range(threads)]
     for w in workers:
@@ -116,14 +118,14 @@ def run_fixed(op: Op, threads: int, calls: int, count: bool = False) -> tuple[fl
     return elapsed, sum(granted)
 
 
-def calibrate(op: Op, threads: int, warmup_s: float, round_s: float) -> tuple[int, float]:
-    """Warm up for about ``warmup_s`` seconds; return (calls per round, fraction granted)."""
+def calibrate(op: Op, threads: int, warmup_s: float, round_s: float, per_op: int = 1) -> tuple[int, float]:
+    """Warm up for about ``warmup_s`` seconds; return (ops per round, fraction of calls granted)."""
     calls = 16 * threads
     spent = 0.0
     done = granted = 0
     rate = 0.0
     while True:
-        elapsed, g = run_fixed(op, threads, calls, count=True)
+        elapsed, g = run_fixed(op, threads, calls, count=True, per_op=per_op)
         per_thread = max(1, calls // threads)
         done += per_thread * threads
         granted += g
@@ -135,7 +137,7 @@ def calibrate(op: Op, threads: int, warmup_s: float, round_s: float) -> tuple[in
         calls = max(calls * 2, int(rate * min(warmup_s - spent, warmup_s / 2)))
     per_round = max(threads, int(rate * round_s))
     per_round -= per_round % threads
-    return per_round, granted / max(done, 1)
+    return per_round, granted / max(done * per_op, 1)
 
 
 def run_group(
@@ -151,7 +153,7 @@ def run_group(
     for case in cases:
         assert case.op is not None
         progress(f"warm-up {case.label} ({threads} thread{'s' if threads > 1 else ''})")
-        calls, granted = calibrate(case.op, threads, warmup_s, round_s)
+        calls, granted = calibrate(case.op, threads, warmup_s, round_s, case.per_op)
         results[case.key] = Measurement(case.key, threads, calls, granted=granted)
     floor = cases[0].key
     for r in range(rounds):
@@ -161,7 +163,7 @@ def run_group(
         for case in order:
             m = results[case.key]
             elapsed, _ = run_fixed(case.op, threads, m.calls_per_round)  # type: ignore[arg-type]
-            this_round[case.key] = m.calls_per_round / elapsed
+            this_round[case.key] = m.calls_per_round * case.per_op / elapsed  # limiter calls per second
         for key, ops in this_round.items():
             results[key].rounds_ops.append(ops)
             results[key].ratios.append(ops / this_round[floor])

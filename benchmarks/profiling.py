@@ -25,36 +25,18 @@ import threading
 import time
 from collections.abc import Callable
 
-# A bare-bones Lua token bucket: TIME, HMGET 2 fields, HSET 2 fields, PEXPIRE,
-# 4 args, 2-integer reply. No validation, no counters, no operator settings,
-# no request id. A reference for what any Redis token bucket costs at least.
-MINIMAL_BUCKET_LUA = """
-local t = redis.call('TIME')
-local now = t[1] * 1000000 + t[2]
-local cap, per, interval, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local h = redis.call('HMGET', KEYS[1], 't', 'a')
-local tokens, anchor = tonumber(h[1]) or cap, tonumber(h[2]) or now
-local ticks = math.floor((now - anchor) / interval)
-if ticks > 0 then
-  tokens, anchor = math.min(cap, tokens + ticks * per), anchor + ticks * interval
-end
-if tokens >= cap then anchor = now end
-local allowed = 0
-if tokens >= n then tokens, allowed = tokens - n, 1 end
-redis.call('HSET', KEYS[1], 't', tokens, 'a', anchor)
-redis.call('PEXPIRE', KEYS[1], 60000)
-return {allowed, tokens}
-"""
+from benchmarks.floors import TYPICAL_TOKEN_BUCKET_LUA
 
-# The Redis commands token_bucket.lua runs for one granted consume, with no Lua
-# logic around them, and a constant reply of its shape (one string of six
-# numbers). The gap between this and the real script is the cost of its Lua logic.
+# The typical token-bucket script (benchmarks/floors.py): the Redis floor.
+MINIMAL_BUCKET_LUA = TYPICAL_TOKEN_BUCKET_LUA
+
+# The Redis commands of token_bucket.lua's lean path for one granted consume within a
+# tick (no expiry to move), with no Lua logic around them, and a constant reply of its
+# shape. The gap between this and the real script is the cost of its Lua logic.
 COMMANDS_ONLY_LUA = """
 local t = redis.call('TIME')
-local h = redis.call('HMGET', KEYS[1], 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count', 'interval_us',
-                     'operator', 'granted', 'denied', 'req')
-redis.call('HSET', KEYS[1], 'tokens', 999999, 'anchor_us', 1732870000000000, 'granted', 1, 'req', ARGV[4] .. ' 1 0')
-redis.call('PEXPIRE', KEYS[1], 60001)
+local h = redis.call('HMGET', KEYS[1], 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied')
+redis.call('HSET', KEYS[1], 'tokens', '999999', 'granted', '1', 'req', ARGV[4] .. ' 1 0')
 return '0 1 999999 0 1000000 1732870000000000'
 """
 
@@ -327,7 +309,7 @@ def condition_profile(quick: bool = False) -> str:
         ("`with threading.Condition()` (Python-level __enter__/__exit__)", with_cond),
         ("time.monotonic()", time.monotonic),
         ("bucket._clock() (monotonic_ns() // 1000 in a function)", bucket._clock),
-        ("bucket._check_n(1)", lambda: bucket._check_n(1)),
+        ("model.check_n(1)", lambda: model.check_n(1)),
         ("bucket._check_open(1)", lambda: bucket._check_open(1)),
         ("model.Level(...) (frozen slots dataclass)", lambda: model.Level(5, 7)),
         ("model.refill(level, settings, now)", lambda: model.refill(level, settings, now + 1500)),

@@ -1,4 +1,4 @@
-"""The printed (markdown) tables and the PASS/MISS verdicts against the targets of issue 2."""
+"""The printed (markdown) tables and the PASS/MISS verdicts against the targets of issue 9."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from benchmarks.accuracy import REFILL_COUNT, AccuracyResult
 from benchmarks.harness import Case, Measurement
 
-# group -> minimum ratio of tbdash to the group's floor (issue 2, "Benchmarks")
-FLOOR_TARGET = {"redis": 0.9, "memory": 0.7}
+# Issue 9's targets: minimum ratios.
+SERVER_TARGET = 1.1  # tbdash acquire's server time, at most this × the typical script's
+SYNC_FLOOR_TARGET = 0.9  # RedisLimiter.try_acquire, 1 thread, × the typical-script floor through the same client
+ASYNC_FLOOR_TARGET = 2.0  # AsyncRedisLimiter ×64 × that floor
+ASYNC_RIVAL_TARGET = 2.0  # ... and × limits' async storage
+BATCH_TARGET = 3.0  # try_acquire_many of 64 users × try_acquire one by one
+CONDITION_FLOOR_TARGET = 0.85  # ConditionBucket.try_acquire, 1 thread, × the lock floor
 
 
 @dataclass
@@ -24,6 +29,22 @@ class Verdict:
         return {"group": self.group, "threads": self.threads, "target": self.what, "value": self.value, "pass": self.ok}
 
 
+def _spread(ratios: list[float]) -> tuple[float, str]:
+    """The median of per-round ratios, and "median× (min–max)"."""
+    mid = statistics.median(ratios)
+    return mid, f"{mid:.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def _paired(a: Measurement, b: Measurement) -> list[float]:
+    """Per-round a / b (the rounds are interleaved, so paired)."""
+    return [x / y for x, y in zip(a.rounds_ops, b.rounds_ops)]
+
+
+def _at_least(group: str, threads: int, what: str, ratios: list[float], target: float, note: str = "") -> Verdict:
+    mid, text = _spread(ratios)
+    return Verdict(group, threads, what, text + note, mid >= target)
+
+
 def _ops(m: Measurement | None) -> str:
     if m is None:
         return "–"
@@ -31,7 +52,9 @@ def _ops(m: Measurement | None) -> str:
 
 
 def _ratio(m: Measurement | None) -> str:
-    return "–" if m is None else f"{m.ratio:.2f}"
+    if m is None:
+        return "–"
+    return f"{m.ratio:.2f} ({min(m.ratios):.2f}–{max(m.ratios):.2f})" if len(m.ratios) > 1 else f"{m.ratio:.2f}"
 
 
 def _granted(ms: list[Measurement | None]) -> str:
@@ -62,33 +85,66 @@ def group_table(cases: list[Case], results: dict[int, dict[str, Measurement]], t
     return "\n".join(lines)
 
 
-def _lead(tb: Measurement, rival: Measurement) -> float:
-    """Median over rounds of tbdash ops / rival ops (the rounds are interleaved, so paired)."""
-    pairs = [a / b for a, b in zip(tb.rounds_ops, rival.rounds_ops)]
-    return statistics.median(pairs)
+def _ahead(group: str, threads: int, name: str, tb: Measurement, rivals: list[tuple[Case, Measurement]], libs: str) -> Verdict:
+    """``tb`` ahead of every rival: the smallest of its median leads over them, with that rival's min–max."""
+    leads = [(statistics.median(_paired(tb, m)), _paired(tb, m), c) for c, m in rivals]
+    worst, ratios, who = min(leads, key=lambda x: x[0])
+    _, text = _spread(ratios)
+    return Verdict(group, threads, f"{name} ahead of {libs}", f"{text} the fastest ({_plain(who.label)})", worst > 1.0)
 
 
 def verdicts(group: str, cases: list[Case], results: dict[int, dict[str, Measurement]]) -> list[Verdict]:
+    """The targets of issue 9 that this group's figures decide."""
     out: list[Verdict] = []
-    tb_case = next((c for c in cases if c.role == "tbdash"), None)
-    rivals = [c for c in cases if c.role == "rival"]
-    floor_label = "trivial-EVALSHA floor" if group == "redis" else "lock floor"
-    name = "Redis bucket" if group == "redis" else "ConditionBucket.try_acquire"
+    by_role: dict[str, list[Case]] = {}
+    for case in cases:
+        by_role.setdefault(case.role, []).append(case)
     for threads, by_key in sorted(results.items()):
-        if tb_case is None or tb_case.key not in by_key:
-            continue
-        tb = by_key[tb_case.key]
-        target = FLOOR_TARGET[group]
-        out.append(Verdict(group, threads, f"{name} ≥ {target}× the {floor_label}", f"{tb.ratio:.2f}×", tb.ratio >= target))
-        present = [(c, by_key[c.key]) for c in rivals if c.key in by_key]
-        if present:
-            leads = [(_lead(tb, m), c) for c, m in present]
-            worst, who = min(leads, key=lambda x: x[0])
-            libs = "limits and pyrate-limiter" + (" in memory" if group == "memory" else "")
-            out.append(
-                Verdict(group, threads, f"{name} ahead of {libs}", f"{worst:.2f}× the fastest rival ({_plain(who.label)})", worst > 1.0)
-            )
+        def m(role: str) -> Measurement | None:
+            found = [by_key[c.key] for c in by_role.get(role, []) if c.key in by_key]
+            return found[0] if found else None
+
+        def rivals(role: str) -> list[tuple[Case, Measurement]]:
+            return [(c, by_key[c.key]) for c in by_role.get(role, []) if c.key in by_key]
+
+        if group == "memory" and (tb := m("tbdash")):
+            if threads == 1:
+                out.append(_at_least(group, threads, f"ConditionBucket.try_acquire ×1 ≥ {CONDITION_FLOOR_TARGET}× the lock floor",
+                                     tb.ratios, CONDITION_FLOOR_TARGET))
+            if rivals("rival"):
+                out.append(_ahead(group, threads, "ConditionBucket.try_acquire", tb, rivals("rival"), "limits and pyrate-limiter in memory"))
+        elif group == "redis" and (tb := m("tbdash")):
+            if threads == 1:
+                out.append(_at_least(group, threads, f"RedisLimiter.try_acquire ×1 ≥ {SYNC_FLOOR_TARGET}× the typical-script floor (same client)",
+                                     tb.ratios, SYNC_FLOOR_TARGET))
+                if batch := m("batch"):
+                    out.append(_at_least(group, threads, f"try_acquire_many of 64 users ≥ {BATCH_TARGET}× one by one (per acquire)",
+                                         _paired(batch, tb), BATCH_TARGET))
+            if rivals("rival"):
+                for case in [*by_role.get("tbdash", []), *by_role.get("batch", []),
+                             *[c for c in by_role.get("context", []) if c.label.startswith("tbdash")]]:
+                    if case.key in by_key:
+                        out.append(_ahead(group, threads, _plain(case.label).split(" (")[0], by_key[case.key], rivals("rival"),
+                                          "limits and pyrate-limiter"))
+        elif group == "async" and (tb := m("async")):
+            out.append(_at_least(group, threads, f"AsyncRedisLimiter ×64 ≥ {ASYNC_FLOOR_TARGET}× the typical-script floor (sync, 1 thread)",
+                                 tb.ratios, ASYNC_FLOOR_TARGET))
+            if rivals("async rival"):
+                leads = [(statistics.median(_paired(tb, mm)), _paired(tb, mm), c) for c, mm in rivals("async rival")]
+                worst, ratios, who = min(leads, key=lambda x: x[0])
+                mid, text = _spread(ratios)
+                out.append(Verdict(group, threads, f"AsyncRedisLimiter ×64 ≥ {ASYNC_RIVAL_TARGET}× limits' async storage",
+                                   f"{text} the fastest ({_plain(who.label)})", mid >= ASYNC_RIVAL_TARGET))
     return out
+
+
+def server_verdict(rows: list) -> Verdict | None:
+    tb = next((r for r in rows if r.role == "tbdash"), None)
+    if tb is None:
+        return None
+    mid, text = _spread(tb.ratios)
+    return Verdict("server", 1, f"tbdash acquire's server time ≤ {SERVER_TARGET}× the typical script's (INFO commandstats)",
+                   text, mid <= SERVER_TARGET)
 
 
 def _plain(label: str) -> str:
@@ -96,19 +152,10 @@ def _plain(label: str) -> str:
 
 
 def verdict_table(vs: list[Verdict]) -> str:
-    thread_counts = sorted({v.threads for v in vs})
-    targets: list[str] = []
+    """Every target beside its figure: the median of per-round ratios and their min–max."""
+    lines = ["| target | threads | figure: median (min–max over rounds) | verdict |", "|---|---:|---|---|"]
     for v in vs:
-        if v.what not in targets:
-            targets.append(v.what)
-    head = ["target"] + [f"{t} thread{'s' if t > 1 else ''}" for t in thread_counts]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
-    for what in targets:
-        row = [what]
-        for t in thread_counts:
-            v = next((v for v in vs if v.what == what and v.threads == t), None)
-            row.append("–" if v is None else f"{'**PASS**' if v.ok else '**MISS**'} {v.value}")
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append(f"| {v.what} | {v.threads} | {v.value} | {'**PASS**' if v.ok else '**MISS**'} |")
     return "\n".join(lines)
 
 

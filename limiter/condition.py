@@ -30,19 +30,19 @@ queue costs about one wake-up per grant, not one per waiter per grant.
 from __future__ import annotations
 
 import math
-import operator
 import threading
-import time
 from collections import deque
+from time import monotonic_ns
 from collections.abc import Callable
 
 from limiter import model
+from limiter.model import check_n, refilled
 from limiter.config import BucketConfig
 from limiter.errors import BucketClosed, TokensExceedCeiling
 
 
 def _monotonic_us() -> int:
-    return time.monotonic_ns() // 1000
+    return monotonic_ns() // 1000
 
 
 class _Ticket:
@@ -117,7 +117,7 @@ class ConditionBucket:
 
     def retry_after(self, n: int = 1) -> float:
         """Seconds a new `acquire(n)` would wait, queue included (0.0 if it would be granted now)."""
-        n = self._check_n(n)
+        check_n(n)
         with self._cond:
             self._check_open(n)
             now = self._clock()
@@ -139,13 +139,40 @@ class ConditionBucket:
     # -- acquiring -----------------------------------------------------------
 
     def try_acquire(self, n: int = 1) -> bool:
-        """Take ``n`` tokens if they are there now and nobody is queued; never blocks."""
+        """Take ``n`` tokens if they are there now and nobody is queued; never blocks.
+
+        The hot path: `_take` (the model's take) inlined, and the clock read
+        directly unless a test gave its own; tests/test_shared_rules.py and
+        test_condition_bucket.py hold it equal to `limiter.model.take`.
+        """
         if n.__class__ is not int or n < 1:
-            n = self._check_n(n)
+            check_n(n)
         with self._lock:
             if self._closed or n > self._ceiling:
                 self._check_open(n)
-            return not self._queue and self._take(n, self._clock()) == 0
+            if self._queue:
+                return False
+            clock = self._clock
+            now = monotonic_ns() // 1000 if clock is _monotonic_us else clock()
+            tokens, ceiling = self._tokens, self._ceiling
+            if tokens >= ceiling:
+                tokens = ceiling
+                self._anchor = now  # a full bucket banks no ticks
+            else:
+                elapsed = now - self._anchor  # (the anchor is written only when it moves)
+                interval = self._interval
+                if elapsed >= interval:  # also false for a clock that stepped back
+                    ticks = elapsed // interval
+                    tokens += ticks * self._count
+                    if tokens >= ceiling:
+                        tokens, self._anchor = ceiling, now
+                    else:
+                        self._anchor += ticks * interval
+            if tokens >= n:
+                self._tokens = tokens - n
+                return True
+            self._tokens = tokens  # the same state, refilled
+            return False
 
     def acquire(self, n: int = 1, timeout: float | None = None) -> bool:
         """Take ``n`` tokens, waiting in line for them.
@@ -157,7 +184,7 @@ class ConditionBucket:
         `TokensExceedCeiling` if ``n`` is or becomes (by `reconfigure`) larger
         than the ceiling.
         """
-        n = self._check_n(n)
+        check_n(n)
         timeout_us = _timeout_us(timeout)
         if timeout_us is not None and timeout_us <= 0:
             return self.try_acquire(n)
@@ -299,22 +326,10 @@ class ConditionBucket:
     def _take(self, n: int, now: int) -> int:
         """Take ``n`` tokens if they are there (returns 0), else return the wait in µs.
 
-        `model.take` inlined on plain ints (it is the hot path); the
-        differential tests hold the two equal. A refusal stores the refilled
-        level, which is the same state.
+        `model.take` on plain ints, with the model's refill rule. A refusal
+        stores the refilled level, which is the same state.
         """
-        tokens, anchor, ceiling = self._tokens, self._anchor, self._ceiling
-        if tokens >= ceiling:
-            tokens, anchor = ceiling, now  # a full bucket banks no ticks
-        else:
-            elapsed = now - anchor
-            if elapsed >= self._interval:  # also false for a clock that stepped back
-                ticks = elapsed // self._interval
-                tokens += ticks * self._count
-                if tokens >= ceiling:
-                    tokens, anchor = ceiling, now
-                else:
-                    anchor += ticks * self._interval
+        tokens, anchor = refilled(self._tokens, self._anchor, self._ceiling, self._count, self._interval, now)
         if tokens >= n:
             self._tokens, self._anchor = tokens - n, anchor
             return 0
@@ -345,38 +360,19 @@ class ConditionBucket:
             if ticket.doomed or n > ceiling:
                 continue
             due = t  # not before the ticket ahead of it
-            have, start = _refilled(tokens, anchor, ceiling, count, interval, due)
+            have, start = refilled(tokens, anchor, ceiling, count, interval, due)
             if have < n:
                 due = start + -(-(n - have) // count) * interval  # when the missing ticks have come
-                have, start = _refilled(have, start, ceiling, count, interval, due)
+                have, start = refilled(have, start, ceiling, count, interval, due)
             if ticket.deadline_us is None or due <= ticket.deadline_us:
                 tokens, anchor, t, plan[ticket] = have - n, start, due, due
         return plan
-
-    def _check_n(self, n: int) -> int:
-        n = operator.index(n)
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        return n
 
     def _check_open(self, n: int) -> None:
         if self._closed:
             raise BucketClosed("the bucket is closed")
         if n > self._settings.ceiling:
             raise TokensExceedCeiling(n, self._settings.ceiling)
-
-
-def _refilled(tokens: int, anchor: int, ceiling: int, count: int, interval: int, now: int) -> tuple[int, int]:
-    """`model.refill` on plain ints: (tokens, anchor) at ``now``."""
-    if tokens >= ceiling:
-        return ceiling, now
-    elapsed = now - anchor
-    if elapsed < interval:  # also a clock that stepped back: nothing arrives
-        return tokens, anchor
-    ticks = elapsed // interval
-    if tokens + ticks * count >= ceiling:
-        return ceiling, now
-    return tokens + ticks * count, anchor + ticks * interval
 
 
 def _timeout_us(timeout: float | None) -> int | None:

@@ -40,20 +40,48 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+class InvalidTokenCount(ValueError, TypeError):
+    """``n`` is not a whole number (a bool, a float, a string...): a TypeError and a ValueError."""
+
+
+def check_n(n: int) -> int:
+    """The one rule for ``n``, in both buckets: a whole number >= 1 (``int``, never ``bool``)."""
+    if n.__class__ is not int:  # the usual case costs one comparison
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise InvalidTokenCount(f"n must be a whole number >= 1 (got {n!r})")
+    if n < 1:
+        raise ValueError(f"n must be a whole number >= 1 (got {n!r})")
+    return n
+
+
 def fresh(settings: Settings, now_us: int) -> Level:
     """A new bucket: ``max_tokens`` tokens, its first tick starting now."""
     return Level(settings.max_tokens, now_us)
 
 
+def refilled(tokens: int, anchor_us: int, ceiling: int, refill_count: int, interval_us: int, now_us: int) -> tuple[int, int]:
+    """The refill rule on plain integers: ``(tokens, anchor_us)`` at ``now_us``.
+
+    Whole ticks since the anchor are added, capped at the ceiling; a full
+    bucket's tick starts at ``now_us`` (it banks nothing). The one statement of
+    the rule in Python: `refill` and `ConditionBucket` use it, the Lua script
+    and the dashboard's poller are ports of it held equal by tests.
+    """
+    if tokens >= ceiling:
+        return ceiling, now_us
+    elapsed = now_us - anchor_us
+    if elapsed < interval_us:  # also a clock that stepped back: nothing arrives
+        return tokens, anchor_us
+    ticks = elapsed // interval_us
+    tokens += ticks * refill_count
+    if tokens >= ceiling:
+        return ceiling, now_us
+    return tokens, anchor_us + ticks * interval_us
+
+
 def refill(level: Level, settings: Settings, now_us: int) -> Level:
     """The level at ``now_us``: whole ticks since the anchor added, capped at the ceiling."""
-    if level.tokens >= settings.ceiling:
-        return Level(settings.ceiling, now_us)
-    elapsed = max(0, now_us - level.anchor_us)  # a clock that stepped back adds nothing
-    ticks = elapsed // settings.interval_us
-    if ticks >= ceil_div(settings.ceiling - level.tokens, settings.refill_count):
-        return Level(settings.ceiling, now_us)
-    return Level(level.tokens + ticks * settings.refill_count, level.anchor_us + ticks * settings.interval_us)
+    return Level(*refilled(level.tokens, level.anchor_us, settings.ceiling, settings.refill_count, settings.interval_us, now_us))
 
 
 def wait_us(level: Level, settings: Settings, n: int, now_us: int) -> int:

@@ -17,8 +17,10 @@ from redis import exceptions as rexc
 
 from limiter.config import BucketConfig
 from limiter.errors import CorruptBucket, LimiterError, TokensExceedCeiling
-from limiter.model import Settings
+from limiter.model import Settings, check_n  # noqa: F401  (the rule lives in model; importable from here too)
 from limiter.types import BucketState, Decision
+
+Call = tuple[str, tuple[object, ...]]  # one script call: (key, ARGV)
 
 SOURCE: str = resources.files("limiter").joinpath("lua/token_bucket.lua").read_text(encoding="utf-8")
 SHA: str = hashlib.sha1(SOURCE.encode()).hexdigest()
@@ -27,16 +29,22 @@ Operation = Literal["acquire", "peek", "configure", "unconfigure", "reset", "del
 OnError = Literal["raise", "allow", "deny"]
 ON_ERROR_CHOICES = ("raise", "allow", "deny")
 
+# ARGV[5] of an acquire: "this request id was never sent before", so the script need not
+# look for an earlier answer. Sent only on a first attempt, and only by callers whose
+# retries are the limiter's own (a retry of the same id never carries it).
+FRESH = (b"1",)
+
 # Reply layouts (see the header of token_bucket.lua). Acquire: six numbers in one string.
 CODE, ALLOWED, TOKENS, WAIT_US, CEILING, ACQUIRE_NOW_US = range(6)
 # peek, configure, unconfigure, reset: an array.
 MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US, DEFAULT_CHANGES, OTHER_DEFAULT = range(4, 15)
+CODE_OK, CODE_TOO_MANY, CODE_REPLAYED = 0, 1, 2
 
 
 def acquire_reply(reply: bytes | str) -> list[int]:
     """The six numbers of an acquire reply, in the order above."""
     return [int(x) for x in reply.split()]
-CODE_OK, CODE_TOO_MANY, CODE_REPLAYED = 0, 1, 2
+
 
 # Errors that mean "Redis is not answering usefully right now", as opposed to
 # an answer about the data. ReadOnlyError: a demoted primary after failover.
@@ -87,7 +95,7 @@ def translate_response_error(exc: rexc.ResponseError, key: str) -> LimiterError 
 
 
 def _int(value: object) -> int:
-    return int(value)  # replies are integers; bytes from RESP2 are decoded by int()
+    return int(value)  # type: ignore[call-overload]  # replies are integers; RESP2 bytes too
 
 
 def config_of(reply: Sequence[object]) -> BucketConfig:
@@ -97,11 +105,13 @@ def config_of(reply: Sequence[object]) -> BucketConfig:
 
 
 def decision_of(reply: bytes | str, n: int, user: str) -> Decision:
+    """The `Decision` of an acquire reply ("<code> <allowed> <tokens> <wait_us> <ceiling> <now_us>")."""
     code, allowed, tokens, wait_us, ceiling, _now = reply.split()
-    code, tokens, ceiling = int(code), int(tokens), int(ceiling)
-    if code == CODE_TOO_MANY:
-        raise TokensExceedCeiling(n, ceiling, user)
-    return Decision(allowed == b"1" or allowed == "1", tokens, int(wait_us) / 1_000_000, ceiling)
+    if code == b"1" or code == "1":
+        raise TokensExceedCeiling(n, int(ceiling), user)
+    if wait_us == b"0" or wait_us == "0":  # a grant (and most replays): no float division
+        return Decision(allowed == b"1" or allowed == "1", int(tokens), 0.0, int(ceiling))
+    return Decision(allowed == b"1" or allowed == "1", int(tokens), int(wait_us) / 1_000_000, int(ceiling))
 
 
 def other_default_of(raw: object) -> BucketConfig | None:
@@ -141,9 +151,3 @@ def check_on_error(on_error: str) -> OnError:
     if on_error not in ON_ERROR_CHOICES:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR_CHOICES)} (got {on_error!r})")
     return on_error  # type: ignore[return-value]
-
-
-def check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a whole number >= 1 (got {n!r})")
-    return n

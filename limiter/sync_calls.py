@@ -1,4 +1,4 @@
-"""How `RedisLimiter` runs one script call within one deadline, on any redis-py client.
+"""How `RedisLimiter` runs script calls within one deadline, on a standalone or Sentinel client.
 
 redis-py's own path cannot keep a deadline: a command is retried by the
 client's ``Retry`` (redis-py 8: ten times with backoff), and so is every
@@ -13,13 +13,15 @@ the limiter does not use that path:
   connections still find the primary through its sentinels), but without the
   client's retries. Every wait is capped by what is left of the deadline:
   waiting for a free connection, connecting (``socket_connect_timeout``),
-  the handshake and the reply (``socket_timeout``). One retry, and only if
+  the handshake and the replies (``socket_timeout``). One retry, and only if
   time is left: the script's request id makes it safe (never a double debit).
-- **Cluster** (`ClusterCalls`): each attempt goes to the node that holds the
-  key through the client itself with ``target_nodes``, which redis-py runs
-  once (redirections included) with the node's own timeouts and no retries;
-  the limiter retries once if time is left.
-- Anything else: the client's ``evalsha``, as it is.
+- **Cluster**: limiter/cluster_calls.py.
+- Anything else (`ClientCalls`): the client's own commands, as they are.
+
+A batch (`evalsha_many`: ``try_acquire_many``, ``peek_many``) is one pipeline
+on one connection: every command sent at once, the replies read in order. A
+reply that is an error stays that command's answer; NOSCRIPT (the script cache
+was flushed, nothing ran) loads the script and sends those commands again.
 
 Client-side limits are not outages. The limiter never runs more calls at once
 than the pool may open; a call waits for a free connection within its
@@ -34,43 +36,111 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from redis import exceptions as rexc
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from limiter import script
+from limiter import resp, script
+from limiter.script import Call
 from limiter.deadline import connection_kwargs, pool_size
 from limiter.errors import PoolExhausted
 
 # Errors after which the connection is unusable and the call may be retried.
 BROKEN = (rexc.ConnectionError, rexc.TimeoutError, OSError)
+LOAD = ("SCRIPT", "LOAD", script.SOURCE)
+NOSCRIPT_ROUNDS = 3  # loads of the script per batch (a flush may land again between the load and the calls)
 
 
-def _left(deadline: float | None) -> float | None:
+
+def left_of(deadline: float | None) -> float | None:
     """Seconds left before ``deadline`` (a time.monotonic() instant); None: no deadline."""
     return None if deadline is None else deadline - time.monotonic()
 
 
-def _out_of_time(deadline: float | None, seconds: float | None) -> rexc.TimeoutError:
+def until(seconds: float | None) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def out_of_time(seconds: float | None) -> rexc.TimeoutError:
     return rexc.TimeoutError(f"no reply within the decision deadline ({seconds:g} s)" if seconds else "no reply")
 
 
-class _Health:
+class Health:
     """Whether the last call that ended reached Redis: tells an outage from a busy pool."""
 
     unreachable = False
 
 
+def read_reply(conn: Any, deadline: float | None, seconds: float | None, socket_timeout: float | None) -> Any:
+    """One reply, waiting no longer than the deadline allows; an error reply is returned, not raised."""
+    left = left_of(deadline)
+    try:
+        if left is None:
+            return conn.read_response()
+        if left <= 0:
+            conn.disconnect()
+            raise out_of_time(seconds)
+        try:
+            return conn.read_response(timeout=left if socket_timeout is None else min(socket_timeout, left))
+        except rexc.TimeoutError:
+            conn.disconnect()  # Sentinel connections do not disconnect on their own
+            raise out_of_time(seconds) from None
+    except rexc.ResponseError as exc:
+        return exc  # an answer (a script error, BUSY, NOSCRIPT...): the connection is fine
+
+
+def run_batch(
+    conn: Any,
+    calls: Sequence[Call],
+    extra: tuple[object, ...],
+    replies: list[Any],
+    todo: list[int],
+    deadline: float | None,
+    seconds: float | None,
+    socket_timeout: float | None,
+) -> None:
+    """Send ``calls[i]`` for every ``i`` in ``todo`` as one pipeline; fill ``replies[i]`` as they come.
+
+    ``todo`` shrinks as replies arrive, so after a broken connection it holds
+    what still needs an answer. NOSCRIPT replies load the script and are sent
+    again (nothing ran for them).
+    """
+    sha = script.SHA
+    conn.send_packed_command((resp.pack_many(("EVALSHA", sha, 1, calls[i][0], *calls[i][1], *extra) for i in todo),),
+                             check_health=False)  # a dead socket fails the read
+    sent, done = list(todo), 0
+    try:
+        for i in sent:  # replies come in the order the commands went
+            replies[i] = read_reply(conn, deadline, seconds, socket_timeout)
+            done += 1
+    finally:
+        del todo[:done]
+    for _ in range(NOSCRIPT_ROUNDS):
+        again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
+        if not again:
+            return
+        commands = [LOAD] + [("EVALSHA", script.SHA, 1, calls[i][0], *calls[i][1], *extra) for i in again]
+        todo[:] = again
+        conn.send_packed_command((resp.pack_many(commands),), check_health=False)
+        loaded = read_reply(conn, deadline, seconds, socket_timeout)
+        if isinstance(loaded, Exception):
+            raise loaded
+        for i in again:
+            replies[i] = read_reply(conn, deadline, seconds, socket_timeout)
+            todo.pop(0)
+
+
 class OwnConnections:
     """The limiter's own connections to one server, made from a client's pool settings."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, seconds: float | None) -> None:
         pool = client.connection_pool
         kwargs = dict(pool.connection_kwargs)
         kwargs["retry"] = Retry(NoBackoff(), 0)  # one attempt per connect; the limiter retries itself
         kwargs.pop("maint_notifications_pool_handler", None)  # belongs to the client's own pool
+        self.seconds = seconds
         self._connection_class = pool.connection_class
         self._kwargs = kwargs
         self._socket_timeout = kwargs.get("socket_timeout")
@@ -80,33 +150,77 @@ class OwnConnections:
         self._open = 0  # connections made and not discarded (idle or in use)
         self._cond = threading.Condition(threading.Lock())
         self._pid = os.getpid()
-        self.health = _Health()
+        self.health = Health()
 
-    def evalsha(self, key: str, args: tuple[object, ...], deadline: float | None, seconds: float | None) -> Any:
+    def evalsha(self, key: str, args: tuple[object, ...], first: tuple[object, ...] = ()) -> Any:
+        """One script call; ``first`` is sent with the first attempt only (see `script.FRESH`).
+
+        `evalsha_many` of one call, written out: this is the hot path.
+        """
+        seconds = self.seconds
+        deadline = None if seconds is None else time.monotonic() + seconds
         conn = self._checkout(deadline, seconds)
         keep = True
         try:
             for attempt in (0, 1):
                 try:
                     self._connect(conn, deadline, seconds)
-                    try:
-                        reply = self._run(conn, ("EVALSHA", script.SHA, 1, key, *args), deadline, seconds)
-                    except rexc.NoScriptError:
+                    command = ("EVALSHA", script.SHA, 1, key, *args, *first) if attempt == 0 else ("EVALSHA", script.SHA, 1, key, *args)
+                    conn.send_packed_command((resp.pack(command),), check_health=False)
+                    reply = read_reply(conn, deadline, seconds, self._socket_timeout)
+                    if isinstance(reply, rexc.NoScriptError):
                         # The script cache is volatile (restart, failover, SCRIPT FLUSH);
                         # NOSCRIPT means nothing ran, so sending the source is safe.
-                        reply = self._run(conn, ("EVAL", script.SOURCE, 1, key, *args), deadline, seconds)
+                        conn.send_packed_command((resp.pack(("EVAL", script.SOURCE, *command[2:])),), check_health=False)
+                        reply = read_reply(conn, deadline, seconds, self._socket_timeout)
                     self.health.unreachable = False
+                    if isinstance(reply, Exception):
+                        raise reply
                     return reply
                 except (rexc.AuthenticationError, rexc.AuthorizationError):
                     raise  # Redis answered: a misconfiguration, not an outage (never retried)
                 except BROKEN:
                     conn.disconnect()
-                    left = _left(deadline)
+                    left = left_of(deadline)
                     if attempt == 1 or (left is not None and left <= 0):
                         self.health.unreachable = True
                         raise
-        except rexc.ResponseError:
-            raise  # an answer (a script error, BUSY, READONLY): the connection is fine
+        except (rexc.RedisError, OSError):
+            raise  # answered, or already disconnected: the connection can be reused
+        except BaseException:
+            keep = False
+            raise
+        finally:
+            self._checkin(conn, keep)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def evalsha_many(self, calls: Sequence[Call], first: tuple[object, ...] = ()) -> list[Any]:
+        """Every call in one pipeline: a reply or an exception each, in order."""
+        seconds = self.seconds
+        deadline = until(seconds)
+        conn = self._checkout(deadline, seconds)
+        replies: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        keep = True
+        try:
+            for attempt in (0, 1):
+                try:
+                    self._connect(conn, deadline, seconds)
+                    run_batch(conn, calls, first if attempt == 0 else (), replies, todo, deadline, seconds, self._socket_timeout)
+                    self.health.unreachable = False
+                    return replies
+                except (rexc.AuthenticationError, rexc.AuthorizationError):
+                    raise  # Redis answered: a misconfiguration, not an outage (never retried)
+                except BROKEN as exc:
+                    conn.disconnect()
+                    left = left_of(deadline)
+                    if attempt == 1 or (left is not None and left <= 0):
+                        self.health.unreachable = True
+                        for i in todo:  # those answered keep their answers: they took effect
+                            replies[i] = exc
+                        return replies
+        except (rexc.RedisError, OSError):
+            raise
         except BaseException:
             keep = False
             raise
@@ -128,10 +242,10 @@ class OwnConnections:
             if self._pid != os.getpid():  # forked: the parent's sockets are not ours
                 self._idle, self._open, self._pid = [], 0, os.getpid()
             while not self._idle and self._open >= self.size:
-                left = _left(deadline)
+                left = left_of(deadline)
                 if left is not None and left <= 0:
                     if self.health.unreachable:
-                        raise _out_of_time(deadline, seconds)
+                        raise out_of_time(seconds)
                     raise PoolExhausted(self.size, seconds)
                 self._cond.wait(left)
             if self._idle:
@@ -156,13 +270,13 @@ class OwnConnections:
     def _connect(self, conn: Any, deadline: float | None, seconds: float | None) -> None:
         if conn.is_connected:
             return
-        left = _left(deadline)
+        left = left_of(deadline)
         if left is not None:
             if left <= 0:
-                raise _out_of_time(deadline, seconds)
+                raise out_of_time(seconds)
             # Our own connection: its timeouts are ours to cap, the handshake's included.
             # A socket opened so keeps the shorter timeout as its default, which only
-            # sends see: every read passes its own timeout (see _run).
+            # sends see: every read passes its own timeout (see read_reply).
             st, ct = self._socket_timeout, self._connect_timeout
             conn.socket_connect_timeout = left if ct is None else min(ct, left)
             conn.socket_timeout = left if st is None else min(st, left)
@@ -171,95 +285,49 @@ class OwnConnections:
         finally:
             conn.socket_connect_timeout, conn.socket_timeout = self._connect_timeout, self._socket_timeout
 
-    def _run(self, conn: Any, command: tuple[object, ...], deadline: float | None, seconds: float | None) -> Any:
-        conn.send_command(*command, check_health=False)  # a dead socket fails the read: retried
-        left = _left(deadline)
-        if left is None:
-            return conn.read_response()
-        if left <= 0:
-            conn.disconnect()
-            raise _out_of_time(deadline, seconds)
-        try:
-            return conn.read_response(timeout=left if self._socket_timeout is None else min(self._socket_timeout, left))
-        except rexc.TimeoutError:
-            conn.disconnect()  # Sentinel connections do not disconnect on their own
-            raise _out_of_time(deadline, seconds) from None
-
-
-class ClusterCalls:
-    """Script calls on a ``redis.cluster.RedisCluster``: one attempt per node call, one retry."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.size = pool_size(client)
-        self._slots = threading.BoundedSemaphore(self.size)
-        self.health = _Health()
-
-    def evalsha(self, key: str, args: tuple[object, ...], deadline: float | None, seconds: float | None) -> Any:
-        left = _left(deadline)
-        if not self._slots.acquire(timeout=None if left is None else max(0.0, left)):
-            if self.health.unreachable:
-                raise _out_of_time(deadline, seconds)
-            raise PoolExhausted(self.size, seconds)
-        try:
-            return self._attempts(key, args, deadline, seconds)
-        finally:
-            self._slots.release()
-
-    def close(self) -> None:
-        """Nothing of its own to close: the connections are the client's."""
-
-    def _attempts(self, key: str, args: tuple[object, ...], deadline: float | None, seconds: float | None) -> Any:
-        client, attempt, pause = self._client, 0, 0.001
-        while True:
-            node = client.get_node_from_key(key)
-            try:
-                try:
-                    reply = client.execute_command("EVALSHA", script.SHA, 1, key, *args, target_nodes=node)
-                except rexc.NoScriptError:
-                    reply = client.execute_command("EVAL", script.SOURCE, 1, key, *args, target_nodes=node)
-                self.health.unreachable = False
-                return reply
-            except rexc.MaxConnectionsError:
-                # The node's pool is full with the client's other commands: nothing was
-                # sent, so wait a little and try again, within the deadline.
-                left = _left(deadline)
-                if left is not None and left <= pause:
-                    raise PoolExhausted(self.size, seconds) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.02)
-            except (rexc.AuthenticationError, rexc.AuthorizationError):
-                raise
-            except (rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterDownError, rexc.TryAgainError):
-                left = _left(deadline)
-                if attempt == 1 or (left is not None and left <= 0):
-                    self.health.unreachable = True
-                    raise
-                attempt += 1  # redis-py has re-read the slot map: the retry goes where the key is now
-
 
 class ClientCalls:
-    """Any other client: its own ``evalsha`` (no deadline of the limiter's)."""
+    """Any other client: its own commands and pipelines (no deadline of the limiter's)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, seconds: float | None) -> None:
         self._client = client
+        self.seconds = seconds
 
-    def evalsha(self, key: str, args: tuple[object, ...], deadline: float | None, seconds: float | None) -> Any:
+    def evalsha(self, key: str, args: tuple[object, ...], first: tuple[object, ...] = ()) -> Any:
+        # ``first`` is not sent: the client's own retries would send it again.
         try:
             return self._client.evalsha(script.SHA, 1, key, *args)
         except rexc.NoScriptError:
             return self._client.eval(script.SOURCE, 1, key, *args)
 
+    def evalsha_many(self, calls: Sequence[Call], first: tuple[object, ...] = ()) -> list[Any]:
+        replies = self._pipeline(calls)
+        again = [i for i, reply in enumerate(replies) if isinstance(reply, rexc.NoScriptError)]
+        if again:
+            self._client.script_load(script.SOURCE)
+            for i, reply in zip(again, self._pipeline([calls[i] for i in again])):
+                replies[i] = reply
+        return replies
+
+    def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for key, args in calls:
+            # execute_command: ClusterPipeline blocks the evalsha() method, not the command.
+            pipe.execute_command("EVALSHA", script.SHA, 1, key, *args)
+        return list(pipe.execute(raise_on_error=False))
+
     def close(self) -> None:
         """The client is the caller's to close."""
 
 
-def calls_for(client: Any) -> OwnConnections | ClusterCalls | ClientCalls:
+def calls_for(client: Any, seconds: float | None) -> Any:
     from redis.cluster import RedisCluster
 
     if isinstance(client, RedisCluster):
-        return ClusterCalls(client)
+        from limiter.cluster_calls import ClusterCalls
+
+        return ClusterCalls(client, seconds)
     pool = getattr(client, "connection_pool", None)
     if pool is not None and hasattr(pool, "connection_class") and isinstance(connection_kwargs(client), dict):
-        return OwnConnections(client)
-    return ClientCalls(client)
+        return OwnConnections(client, seconds)
+    return ClientCalls(client, seconds)

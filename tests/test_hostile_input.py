@@ -27,7 +27,10 @@ from limiter.keys import user_of
 from limiter.model import MAX_SAFE_INT as M
 
 DECIMAL = re.compile(rb"^\d+$")
-REQ = re.compile(rb"^\S+ [01] \d+$")
+SHAPES = {
+    b"req": re.compile(rb"^\S+ [01] \d+$"),  # request id, allowed, wait_us
+    b"default": re.compile(rb"^\d+ \d+ \d+ \d+ \d+$"),  # the caller's default and idle_ms, as sent
+}
 
 
 @pytest.fixture(params=["standalone", "cluster"])
@@ -43,11 +46,11 @@ def all_keys(client) -> list[bytes]:
 
 
 def assert_plain_integers(client, key: str | bytes) -> dict[bytes, bytes]:
-    """Every stored field of a bucket is a plain decimal integer (``req`` has its own shape)."""
+    """Every stored field of a bucket is a plain decimal integer (``req`` and ``default`` have their own shapes)."""
     fields = client.hgetall(key)
     assert fields, key
     for name, value in fields.items():
-        pattern = REQ if name == b"req" else DECIMAL
+        pattern = SHAPES.get(name, DECIMAL)
         assert pattern.match(value), f"{key!r}: field {name!r} = {value!r}"
     return fields
 

@@ -10,7 +10,9 @@
 --              how long a full bucket without operator settings is kept before it expires
 --              (a missing key reads as a new bucket: max_tokens tokens)
 -- acquire:     ARGV[3] n (tokens, 1..ceiling)   ARGV[4] request id ("" for none): a retry
---              of the same request id returns the first answer instead of debiting twice
+--              of the same request id returns the first answer instead of debiting twice.
+--              ARGV[5] "1" (optional): this request id was never sent before, so there is
+--              no earlier answer to look for (saves reading it); never send it on a retry
 -- configure:   ARGV[3] "<max_tokens> <burst> <refill_count> <interval_us>": the operator's
 --              settings; they persist until unconfigure or delete. ARGV[4] "1" (the default
 --              when absent) creates a missing bucket, full at the operator's max_tokens;
@@ -32,297 +34,478 @@
 --
 -- Hash fields: tokens anchor_us max_tokens burst refill_count interval_us operator
 --              granted denied req ("<request id> <allowed> <wait_us>" of the last consume)
---              default_changes other_default (only once callers disagreed)
+--              default (ARGV[2] of the caller whose default is in force; absent while an
+--              operator's settings are) default_changes other_default (once callers disagreed)
+-- Expiry, without operator settings: idle_ms after the bucket would be full again (+1 ms),
+-- rounded up to a multiple of idle_ms / 8; sent only when it moves.
+--
+-- Layout. The lean path: an acquire on a bucket whose stored default is the caller's
+-- (compared as one string), or that has operator settings, or that does not exist yet,
+-- checked and run inline: no closures, six fields read (seven with a request id to
+-- look for), only what changed written. The general section: everything else (a caller
+-- with another default, a key an older version wrote, corrupt data, the other
+-- operations); its helpers exist only there. Both end in the same acquire and expiry code.
 
 local MAX_SAFE = 9007199254740991
-local key = KEYS[1]
-local op = ARGV[1]
+local key, op, default_arg = KEYS[1], ARGV[1], ARGV[2]
 
-local function fail(msg)
-  return redis.error_reply('token_bucket: ' .. msg)
-end
-
--- A whole number in [lo, MAX_SAFE] written as plain decimal digits, or nil.
--- (tonumber alone would take "0x3", " 3", "3e0": never what this script writes.)
-local function int(s, lo)
-  if not s or not string.find(s, '^%d+$') then return nil end
-  local v = tonumber(s)
-  if v < lo or v > MAX_SAFE then return nil end
-  return v
-end
-
-local function ceil_div(a, b)
-  local q = math.floor(a / b)
-  if q * b < a then q = q + 1 end
-  return q
-end
-
-local SETTINGS_RULES = ' (max_tokens>=1 burst>=0 refill_count>=1 interval_us>=1000)'
-
--- Settings from four strings; nil plus a message when invalid.
-local function settings(mt, b, rc, iv, what)
-  local s = { max = int(mt, 1), burst = int(b, 0), count = int(rc, 1), interval = int(iv, 1000) }
-  if not (s.max and s.burst and s.count and s.interval) then
-    return nil, what .. ' settings are not valid integers' .. SETTINGS_RULES
+-- The caller's default, checked inline (the general section names what is wrong).
+local dm, db, dc, di, dx = string.match(default_arg or '', '^(%d+) (%d+) (%d+) (%d+) (%d+)$')
+local ceiling, count, interval, idle_ms -- the settings in force: the default's until read
+local default_ok = false
+if dm then
+  -- (Each string-to-number conversion costs: burst "0" and idle_ms are converted only if needed.)
+  local max = dm + 0
+  ceiling, count, interval = db == '0' and max or max + db, dc + 0, di + 0
+  if max >= 1 and count >= 1 and interval >= 1000 and ceiling <= MAX_SAFE and count <= MAX_SAFE
+      and interval <= MAX_SAFE and (#dx < 16 or dx + 0 <= MAX_SAFE) then
+    local fill = ceiling / count -- ticks to fill from empty; floor(a / b) is exact below 2^53
+    fill = fill - fill % 1
+    if fill * count < ceiling then fill = fill + 1 end
+    default_ok = fill * interval <= MAX_SAFE
   end
-  s.ceiling = s.max + s.burst
-  if s.ceiling > MAX_SAFE or ceil_div(s.ceiling, s.count) * s.interval > MAX_SAFE then
-    return nil, what .. ' settings exceed 2^53'
+end
+
+local n, request, now, h, last, reply
+local clock, ceiling_text -- TIME's reply, and the ceiling as text when it is at hand (for the reply)
+local tokens, anchor, operator, granted, denied
+local old_full -- when the stored state is full again, if its expiry is known (else it is set)
+local more, drop, both_counters -- fields the acquire's write adds, deletes; both counters too
+local lean = false
+
+if default_ok and op == 'acquire' then
+  local arg = ARGV[3]
+  if arg == '1' then
+    n = 1
+  elseif arg and string.find(arg, '^%d+$') then
+    n = arg + 0
+    if n < 1 then n = nil elseif n > MAX_SAFE then n = MAX_SAFE + 1 end -- beyond every ceiling
   end
-  return s
-end
-
--- Settings from one "<max_tokens> <burst> <refill_count> <interval_us>[ <extra>]" argument.
-local function settings_arg(arg, what, extra)
-  local pattern = extra and '^(%d+) (%d+) (%d+) (%d+) (%d+)$' or '^(%d+) (%d+) (%d+) (%d+)$'
-  local mt, b, rc, iv, x = string.match(arg or '', pattern)
-  if not mt then
-    return nil, what .. ' settings must be "max_tokens burst refill_count interval_us' ..
-      (extra and ' ' .. extra or '') .. '"' .. SETTINGS_RULES
-  end
-  local s, err = settings(mt, b, rc, iv, what)
-  if s then s.strings = { mt, b, rc, iv } end
-  return s, err, x
-end
-
-local function same(a, b)
-  return a.max == b.max and a.burst == b.burst and a.count == b.count and a.interval == b.interval
-end
-
--- model.refill
-local function refill(tokens, anchor, s, now)
-  if tokens >= s.ceiling then return s.ceiling, now end
-  local elapsed = now - anchor
-  if elapsed < 0 then elapsed = 0 end -- a clock that stepped back (failover) adds nothing
-  local ticks = math.floor(elapsed / s.interval)
-  if ticks >= ceil_div(s.ceiling - tokens, s.count) then return s.ceiling, now end
-  return tokens + ticks * s.count, anchor + ticks * s.interval
-end
-
--- model.wait_us
-local function wait_for(tokens, anchor, s, n, now)
-  local missing = n - tokens
-  if missing <= 0 then return 0 end
-  return anchor + ceil_div(missing, s.count) * s.interval - now
-end
-
--- BEGIN mul_div (tests/test_script_arithmetic.py runs this block on its own)
--- q, r with a * b = q * c + r and 0 <= r < c, exactly, for integers 0 <= a <= c and
--- 1 <= b, c <= MAX_SAFE. a * b may exceed 2^53, where doubles are no longer exact,
--- so the product is built bit by bit of b, keeping the remainder below c: every
--- intermediate value stays an integer below 2^53.
-local function mul_div(a, b, c)
-  local p = a * b
-  if p <= MAX_SAFE then -- exact (a larger true product rounds to >= 2^53)
-    local r = math.fmod(p, c) -- fmod is exact
-    return (p - r) / c, r
-  end
-  local bit = 1
-  while bit * 2 <= b do bit = bit * 2 end
-  local q, r = 0, 0
-  while bit >= 1 do
-    q = q * 2 -- (q, r) := 2 * (q, r)
-    if r >= c - r then r, q = r - (c - r), q + 1 else r = r + r end
-    if b >= bit then -- add a for this bit of b
-      b = b - bit
-      if r >= c - a then r, q = r - (c - a), q + 1 else r = r + a end
-    end
-    bit = bit / 2
-  end
-  return q, r
-end
--- END mul_div
-
--- model.scaled_elapsed: floor(elapsed * new_interval / old_interval), |elapsed| <= old_interval
-local function scaled_elapsed(elapsed, old, new)
-  if elapsed >= 0 then return (mul_div(elapsed, new.interval, old.interval)) end
-  local q, r = mul_div(-elapsed, new.interval, old.interval)
-  if r > 0 then q = q + 1 end
-  return -q
-end
-
--- model.change: settle at the old settings, clamp, keep the elapsed fraction of the tick
-local function change(tokens, anchor, old, new, now)
-  tokens, anchor = refill(tokens, anchor, old, now)
-  if tokens >= new.ceiling then return new.ceiling, now end
-  local elapsed = now - anchor
-  if elapsed < -old.interval then elapsed = -old.interval end -- a clock that stepped back
-  local scaled = scaled_elapsed(elapsed, old, new)
-  if scaled > now then return tokens, 0 end
-  if -scaled > MAX_SAFE - now then return tokens, MAX_SAFE end
-  return tokens, now - scaled
-end
-
--- Validate the arguments before touching anything.
-local default, err, idle = settings_arg(ARGV[2], 'default', 'idle_ms')
-if not default then return fail(err) end
-local idle_ms = int(idle, 0)
-if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
-local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
-if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
-
-local n, request, wanted, create, reply
-if op == 'acquire' then
-  n = int(ARGV[3], 1)
-  if not n and ARGV[3] and string.find(ARGV[3], '^%d+$') and tonumber(ARGV[3]) >= 1 then
-    n = MAX_SAFE + 1 -- beyond every ceiling: answered below as "larger than the ceiling"
-  end
-  if not n then return fail('n must be a whole number >= 1') end
   request = ARGV[4] or ''
-elseif op == 'configure' then
-  wanted, err = settings_arg(ARGV[3], 'new')
-  if not wanted then return fail(err) end
-  create = ARGV[4] or '1'
-  if create ~= '1' and create ~= '0' then return fail('create must be "1" or "0"') end
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-
--- Read and validate the stored state. pcall: a key of another type must
--- become a clear error, not a script crash.
-local h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count',
-                      'interval_us', 'operator', 'granted', 'denied', 'req')
-if type(h) == 'table' and h.err then
-  return fail(key .. ' is not a hash (' .. redis.call('TYPE', key).ok .. '); it was not written by tbdash')
-end
-
-local exists = h[1] ~= false or h[2] ~= false or h[3] ~= false
-local tokens, anchor, stored, operator, granted, denied = nil, nil, nil, 0, 0, 0
-if exists then
-  tokens, anchor = int(h[1], 0), int(h[2], 0)
-  local d = default.strings
-  if h[3] == d[1] and h[4] == d[2] and h[5] == d[3] and h[6] == d[4] then
-    stored = default -- the usual case: the same text as the default, already validated
+if n then
+  clock = redis.call('TIME')
+  now = clock[1] * 1000000 + clock[2]
+  if db == '0' then ceiling_text = dm end
+  -- pcall: a key of another type fails every test below and gets its error further down.
+  if ARGV[5] == '1' and request ~= '' then
+    -- The caller says this request id was never sent before: no earlier answer to look for.
+    h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied')
   else
-    stored, err = settings(h[3], h[4], h[5], h[6], 'stored')
+    h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied', 'req')
+    last = h[7]
   end
-  operator = int(h[7] or '0', 0)
-  granted, denied = int(h[8] or '0', 0), int(h[9] or '0', 0)
-  if not (tokens and anchor and stored and operator and operator <= 1 and granted and denied) then
-    return fail(key .. ' has missing or non-numeric fields; it was not written by tbdash')
-  end
-  if tokens > stored.ceiling then
-    return fail(key .. ' holds more tokens than its ceiling; it was not written by tbdash')
+  local mode = h[4]
+  local t0, a0, g0, d0 = h[1], h[2], h[5] or '0', h[6] or '0'
+  if t0 and a0 and #t0 > 0 and #a0 > 0 and #g0 > 0 and #d0 > 0 and not string.find(t0 .. a0 .. g0 .. d0, '%D') then
+    -- Shadow settings, when they exist, will take the general section: one more test here.
+    if mode == '0' and h[3] == default_arg then
+      lean = true -- the default in force is the caller's: already checked above
+    elseif mode == '1' and not h[3] then
+      -- Operator settings: the four fields are theirs; checked like the default.
+      local o = redis.call('HMGET', key, 'max_tokens', 'burst', 'refill_count', 'interval_us')
+      local om, ob, oc, oi = o[1], o[2], o[3], o[4]
+      if om and ob and oc and oi and string.find(om .. ' ' .. ob .. ' ' .. oc .. ' ' .. oi, '^%d+ %d+ %d+ %d+$') then
+        local c, ct, iv = om + ob, oc + 0, oi + 0
+        if om + 0 >= 1 and ct >= 1 and iv >= 1000 and c <= MAX_SAFE and ct <= MAX_SAFE and iv <= MAX_SAFE then
+          local fill = c / ct
+          fill = fill - fill % 1
+          if fill * ct < c then fill = fill + 1 end
+          if fill * iv <= MAX_SAFE then
+            lean, ceiling, count, interval, ceiling_text = true, c, ct, iv, ob == '0' and om or nil
+          end
+        end
+      end
+    end
+    if lean then
+      -- The counters stay strings: only the one that changes is converted, by its + 1.
+      tokens, anchor, granted, denied = t0 + 0, a0 + 0, g0, d0
+      lean = tokens <= ceiling and anchor <= MAX_SAFE and (#granted < 16 or granted + 0 <= MAX_SAFE)
+        and (#denied < 16 or denied + 0 <= MAX_SAFE)
+      operator = mode == '1' and 1 or 0
+    end
+    if lean and operator == 0 then
+      -- When the stored state is full again: its expiry's basis (see the expiry block).
+      old_full = anchor
+      if tokens < ceiling then
+        local ticks = (ceiling - tokens) / count
+        ticks = ticks - ticks % 1
+        if ticks * count < ceiling - tokens then ticks = ticks + 1 end
+        old_full = anchor + ticks * interval
+      end
+    end
+  elseif not (h[1] or h[2] or h[3] or mode or h[5] or h[6] or last or h.err) and redis.call('EXISTS', key) == 0 then
+    -- A new bucket: max_tokens tokens, its first tick starting now.
+    lean, tokens, anchor, operator, granted, denied, both_counters = true, dm + 0, now, 0, 0, 0, true
+    more = { 'default', default_arg, 'operator', '0', 'max_tokens', dm, 'burst', db, 'refill_count', dc,
+             'interval_us', di }
   end
 end
 
-if not exists and redis.call('EXISTS', key) == 1 then
-  return fail(key .. ' is a hash without bucket fields; it was not written by tbdash')
-end
-
-if op == 'delete' then
-  return redis.call('DEL', key) -- 1 if a bucket was deleted, 0 if there was none
-end
-
-if not exists then
-  -- Writes to a missing bucket that would only make sense on an existing one
-  -- write nothing: the caller learns it was missing (nil) instead of creating it.
-  if op == 'peek' or op == 'unconfigure' or op == 'reset' or (op == 'configure' and create == '0') then
-    return nil
+if not lean then
+  -- ------------------------------------------------------------------ general section
+  ceiling_text = nil -- the settings in force are read again below
+  local function fail(msg)
+    return redis.error_reply('token_bucket: ' .. msg)
   end
-  if op == 'configure' then
-    -- An operator's bucket starts full at its own max_tokens, not the default's.
-    tokens, anchor, stored, operator = wanted.max, now, wanted, 1
-  else
-    tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
+
+  -- A whole number in [lo, MAX_SAFE] written as plain decimal digits, or nil.
+  -- (tonumber alone would take "0x3", " 3", "3e0": never what this script writes.)
+  local function int(s, lo)
+    if not s or not string.find(s, '^%d+$') then return nil end
+    local v = tonumber(s)
+    if v < lo or v > MAX_SAFE then return nil end
+    return v
   end
-end
 
--- Disagreement record (read only when needed: the hot path never touches it).
-local changes, other
-local function read_disagreement()
-  local e = redis.call('HMGET', key, 'default_changes', 'other_default')
-  changes, other = int(e[1] or '0', 0), e[2] or ''
-  return changes and (other == '' or settings_arg(other, 'other default') ~= nil)
-end
+  local function ceil_div(a, b)
+    local q = math.floor(a / b)
+    if q * b < a then q = q + 1 end
+    return q
+  end
 
--- The settings in force: the operator's if any, else the caller's default.
--- A different default settles at the old one first, like any live change, and
--- is counted: the callers of this bucket disagree on its settings.
-local s, settings_changed, disagreed = stored, not exists, false
-if operator == 0 and not same(stored, default) then
-  if not read_disagreement() then
+  local SETTINGS_RULES = ' (max_tokens>=1 burst>=0 refill_count>=1 interval_us>=1000)'
+
+  -- Settings from four strings; nil plus a message when invalid.
+  local function settings(mt, b, rc, iv, what)
+    local s = { max = int(mt, 1), burst = int(b, 0), count = int(rc, 1), interval = int(iv, 1000) }
+    if not (s.max and s.burst and s.count and s.interval) then
+      return nil, what .. ' settings are not valid integers' .. SETTINGS_RULES
+    end
+    s.ceiling = s.max + s.burst
+    if s.ceiling > MAX_SAFE or ceil_div(s.ceiling, s.count) * s.interval > MAX_SAFE then
+      return nil, what .. ' settings exceed 2^53'
+    end
+    return s
+  end
+
+  -- Settings from one "<max_tokens> <burst> <refill_count> <interval_us>[ <extra>]" argument.
+  local function settings_arg(arg, what, extra)
+    local pattern = extra and '^(%d+) (%d+) (%d+) (%d+) (%d+)$' or '^(%d+) (%d+) (%d+) (%d+)$'
+    local mt, b, rc, iv, x = string.match(arg or '', pattern)
+    if not mt then
+      return nil, what .. ' settings must be "max_tokens burst refill_count interval_us' ..
+        (extra and ' ' .. extra or '') .. '"' .. SETTINGS_RULES
+    end
+    local s, err = settings(mt, b, rc, iv, what)
+    if s then s.strings = { mt, b, rc, iv } end
+    return s, err, x
+  end
+
+  local function same(a, b)
+    return a.max == b.max and a.burst == b.burst and a.count == b.count and a.interval == b.interval
+  end
+
+  -- model.refill
+  local function refill(tokens, anchor, s, now)
+    if tokens >= s.ceiling then return s.ceiling, now end
+    local elapsed = now - anchor
+    if elapsed < 0 then elapsed = 0 end -- a clock that stepped back (failover) adds nothing
+    local ticks = math.floor(elapsed / s.interval)
+    if ticks >= ceil_div(s.ceiling - tokens, s.count) then return s.ceiling, now end
+    return tokens + ticks * s.count, anchor + ticks * s.interval
+  end
+
+  -- BEGIN mul_div (tests/test_script_arithmetic.py runs this block on its own)
+  -- q, r with a * b = q * c + r and 0 <= r < c, exactly, for integers 0 <= a <= c and
+  -- 1 <= b, c <= MAX_SAFE. a * b may exceed 2^53, where doubles are no longer exact,
+  -- so the product is built bit by bit of b, keeping the remainder below c: every
+  -- intermediate value stays an integer below 2^53.
+  local function mul_div(a, b, c)
+    local p = a * b
+    if p <= MAX_SAFE then -- exact (a larger true product rounds to >= 2^53)
+      local r = math.fmod(p, c) -- fmod is exact
+      return (p - r) / c, r
+    end
+    local bit = 1
+    while bit * 2 <= b do bit = bit * 2 end
+    local q, r = 0, 0
+    while bit >= 1 do
+      q = q * 2 -- (q, r) := 2 * (q, r)
+      if r >= c - r then r, q = r - (c - r), q + 1 else r = r + r end
+      if b >= bit then -- add a for this bit of b
+        b = b - bit
+        if r >= c - a then r, q = r - (c - a), q + 1 else r = r + a end
+      end
+      bit = bit / 2
+    end
+    return q, r
+  end
+  -- END mul_div
+
+  -- model.scaled_elapsed: floor(elapsed * new_interval / old_interval), |elapsed| <= old_interval
+  local function scaled_elapsed(elapsed, old, new)
+    if elapsed >= 0 then return (mul_div(elapsed, new.interval, old.interval)) end
+    local q, r = mul_div(-elapsed, new.interval, old.interval)
+    if r > 0 then q = q + 1 end
+    return -q
+  end
+
+  -- model.change: settle at the old settings, clamp, keep the elapsed fraction of the tick
+  local function change(tokens, anchor, old, new, now)
+    tokens, anchor = refill(tokens, anchor, old, now)
+    if tokens >= new.ceiling then return new.ceiling, now end
+    local elapsed = now - anchor
+    if elapsed < -old.interval then elapsed = -old.interval end -- a clock that stepped back
+    local scaled = scaled_elapsed(elapsed, old, new)
+    if scaled > now then return tokens, 0 end
+    if -scaled > MAX_SAFE - now then return tokens, MAX_SAFE end
+    return tokens, now - scaled
+  end
+
+  -- Validate the arguments before touching anything.
+  local default, err, idle = settings_arg(default_arg, 'default', 'idle_ms')
+  if not default then return fail(err) end
+  idle_ms = int(idle, 0)
+  if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
+  local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
+  if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
+
+  local wanted, create
+  if op == 'acquire' then
+    if not n then return fail('n must be a whole number >= 1') end
+  elseif op == 'configure' then
+    wanted, err = settings_arg(ARGV[3], 'new')
+    if not wanted then return fail(err) end
+    create = ARGV[4] or '1'
+    if create ~= '1' and create ~= '0' then return fail('create must be "1" or "0"') end
+  end
+
+  if not now then
+    clock = redis.call('TIME')
+    now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+  end
+  -- Read and validate the stored state. pcall: a key of another type must
+  -- become a clear error, not a script crash.
+  h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count',
+                  'interval_us', 'operator', 'granted', 'denied', 'req', 'default')
+  if h.err then
+    return fail(key .. ' is not a hash (' .. redis.call('TYPE', key).ok .. '); it was not written by tbdash')
+  end
+  last = h[10]
+
+  local exists = h[1] ~= false or h[2] ~= false or h[3] ~= false
+  local stored
+  operator, granted, denied = 0, 0, 0
+  if exists then
+    tokens, anchor = int(h[1], 0), int(h[2], 0)
+    local d = default.strings
+    if h[3] == d[1] and h[4] == d[2] and h[5] == d[3] and h[6] == d[4] then
+      stored = default -- the same text as the default, already validated
+    else
+      stored, err = settings(h[3], h[4], h[5], h[6], 'stored')
+    end
+    operator = int(h[7] or '0', 0)
+    granted, denied = int(h[8] or '0', 0), int(h[9] or '0', 0)
+    if not (tokens and anchor and stored and operator and operator <= 1 and granted and denied) then
+      return fail(key .. ' has missing or non-numeric fields; it was not written by tbdash')
+    end
+    if tokens > stored.ceiling then
+      return fail(key .. ' holds more tokens than its ceiling; it was not written by tbdash')
+    end
+  end
+
+  if not exists and redis.call('EXISTS', key) == 1 then
+    return fail(key .. ' is a hash without bucket fields; it was not written by tbdash')
+  end
+
+  if op == 'delete' then
+    return redis.call('DEL', key) -- 1 if a bucket was deleted, 0 if there was none
+  end
+
+  if not exists then
+    -- Writes to a missing bucket that would only make sense on an existing one
+    -- write nothing: the caller learns it was missing (nil) instead of creating it.
+    if op == 'peek' or op == 'unconfigure' or op == 'reset' or (op == 'configure' and create == '0') then
+      return nil
+    end
+    if op == 'configure' then
+      -- An operator's bucket starts full at its own max_tokens, not the default's.
+      tokens, anchor, stored, operator = wanted.max, now, wanted, 1
+    else
+      tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
+    end
+  end
+
+  -- Disagreement record (read only when needed: the hot path never touches it).
+  local changes, other
+  local function read_disagreement()
+    local e = redis.call('HMGET', key, 'default_changes', 'other_default')
+    changes, other = int(e[1] or '0', 0), e[2] or ''
+    return changes and (other == '' or settings_arg(other, 'other default') ~= nil)
+  end
+
+  -- The settings in force: the operator's if any, else the caller's default.
+  -- A different default settles at the old one first, like any live change, and
+  -- is counted: the callers of this bucket disagree on its settings.
+  local s, settings_changed, disagreed = stored, not exists, false
+  if operator == 0 and not same(stored, default) then
+    if not read_disagreement() then
+      return fail(key .. ' has non-numeric disagreement fields; it was not written by tbdash')
+    end
+    if op ~= 'peek' then
+      changes, other = changes + 1, table.concat({ h[3], h[4], h[5], h[6] }, ' ')
+      disagreed = true
+    end
+    tokens, anchor = change(tokens, anchor, stored, default, now)
+    s, settings_changed = default, true
+  elseif op ~= 'acquire' and exists and not read_disagreement() then
+    -- Every op but acquire replies with the record: validated before the first write.
     return fail(key .. ' has non-numeric disagreement fields; it was not written by tbdash')
   end
-  if op ~= 'peek' then
-    changes, other = changes + 1, table.concat({ h[3], h[4], h[5], h[6] }, ' ')
-    disagreed = true
+
+  local function long_reply()
+    return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor,
+             changes or 0, other or '' }
   end
-  tokens, anchor = change(tokens, anchor, stored, default, now)
-  s, settings_changed = default, true
-elseif op ~= 'acquire' and exists and not read_disagreement() then
-  -- Every op but acquire replies with the record: validated before the first write.
-  return fail(key .. ' has non-numeric disagreement fields; it was not written by tbdash')
-end
 
-local function long_reply()
-  return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor,
-           changes or 0, other or '' }
-end
+  if op == 'peek' then
+    tokens, anchor = refill(tokens, anchor, s, now)
+    return long_reply()
+  elseif op == 'configure' then
+    tokens, anchor = change(tokens, anchor, s, wanted, now)
+    if operator == 0 then redis.call('PERSIST', key) end -- operator settings persist
+    s, operator, settings_changed = wanted, 1, true
+  elseif op == 'unconfigure' then
+    tokens, anchor = change(tokens, anchor, s, default, now)
+    s, operator, settings_changed = default, 0, true
+  elseif op == 'reset' then
+    tokens, anchor = s.max, now
+  end
 
--- Fields to write; the settings fields only when they changed (the hot path writes 4).
-local fields = {}
-local function put(name, value)
-  fields[#fields + 1] = name
-  fields[#fields + 1] = value
-end
-
-if op == 'peek' then
-  tokens, anchor = refill(tokens, anchor, s, now)
-  return long_reply()
-elseif op == 'acquire' then
-  if request ~= '' and h[10] then
-    -- The client timed out and retried a request that had already run.
-    local id, was_allowed, was_wait = string.match(h[10], '^(.*) (%d+) (%d+)$')
-    if id == request then
-      return string.format('2 %d %d %d %d %d', tonumber(was_allowed), tokens, tonumber(was_wait), s.ceiling, now)
+  -- What to write besides tokens, anchor_us and the counters: the settings when they
+  -- changed, the disagreement record, and the default field the lean path compares.
+  more, drop = {}, {}
+  if settings_changed then
+    for _, v in ipairs({ 'max_tokens', s.max, 'burst', s.burst, 'refill_count', s.count,
+                         'interval_us', s.interval, 'operator', operator }) do
+      more[#more + 1] = v
     end
   end
-  if n > s.ceiling then return string.format('1 0 %d 0 %d %d', tokens, s.ceiling, now) end
-  tokens, anchor = refill(tokens, anchor, s, now)
-  local allowed, wait = 0, 0
-  if tokens >= n then
-    tokens, allowed, granted = tokens - n, 1, granted + 1
-    put('granted', granted)
-  else
-    wait, denied = wait_for(tokens, anchor, s, n, now), denied + 1
-    put('denied', denied)
+  if disagreed then
+    for _, v in ipairs({ 'default_changes', changes, 'other_default', other }) do more[#more + 1] = v end
   end
-  if request ~= '' then
-    put('req', string.format('%s %d %d', request, allowed, wait))
-  elseif h[10] then
-    redis.call('HDEL', key, 'req') -- a stale answer must never replay
+  if operator == 0 and h[11] ~= default_arg then
+    more[#more + 1] = 'default'; more[#more + 1] = default_arg
+  elseif operator == 1 and h[11] then
+    drop[1] = 'default' -- an operator's settings are read from their own fields
   end
-  reply = string.format('0 %d %d %d %d %d', allowed, tokens, wait, s.ceiling, now)
-elseif op == 'configure' then
-  tokens, anchor = change(tokens, anchor, s, wanted, now)
-  if operator == 0 then redis.call('PERSIST', key) end -- operator settings persist
-  s, operator, settings_changed = wanted, 1, true
-elseif op == 'unconfigure' then
-  tokens, anchor = change(tokens, anchor, s, default, now)
-  s, operator, settings_changed = default, 0, true
-elseif op == 'reset' then
-  tokens, anchor = s.max, now
+  ceiling, count, interval = s.ceiling, s.count, s.interval
+  both_counters = settings_changed -- a new bucket, or other settings: both counters are written
+
+  if op ~= 'acquire' then
+    for _, v in ipairs({ 'tokens', tokens, 'anchor_us', anchor }) do more[#more + 1] = v end
+    if both_counters then
+      for _, v in ipairs({ 'granted', granted, 'denied', denied }) do more[#more + 1] = v end
+    end
+    redis.call('HSET', key, unpack(more))
+    if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
+    reply = long_reply() -- the expiry is set at the end, as for an acquire
+  end
 end
 
-put('tokens', tokens)
-put('anchor_us', anchor)
-if settings_changed then
-  put('max_tokens', s.max); put('burst', s.burst); put('refill_count', s.count)
-  put('interval_us', s.interval); put('operator', operator)
-  put('granted', granted); put('denied', denied)
+-- ------------------------------------------------------------------ acquire: every path ends here
+
+if op == 'acquire' then
+
+  if last and request ~= '' and string.sub(last, 1, #request + 1) == request .. ' ' then
+    -- The client timed out and retried a request that had already run.
+    local was_allowed, was_wait = string.match(last, '^(%d+) (%d+)$', #request + 2)
+    if was_allowed then
+      return string.format('2 %d %d %d %d %d', was_allowed, tokens, was_wait, ceiling, now)
+    end
+  end
+  if n > ceiling then return string.format('1 0 %d 0 %d %d', tokens, ceiling, now) end
+
+  -- model.take, inline: refill, then take n or say when they will be there.
+  local anchor_was = anchor
+  if tokens >= ceiling then
+    anchor = now -- a full bucket banks no ticks
+  else
+    local elapsed = now - anchor
+    if elapsed >= interval then -- also false for a clock that stepped back
+      local ticks = (elapsed - elapsed % interval) / interval
+      tokens = tokens + ticks * count
+      if tokens >= ceiling then tokens, anchor = ceiling, now else anchor = anchor + ticks * interval end
+    end
+  end
+  -- Numbers go to Redis as text made here: string.format('%d') is cheaper than the %.17g
+  -- Redis applies to a Lua number, and the grant's reply reuses the same text.
+  local answer, counter, value, tokens_text
+  if tokens >= n then
+    tokens, granted = tokens - n, granted + 1
+    tokens_text = string.format('%d', tokens)
+    local us = clock[2] -- now_us is TIME's two numbers written side by side
+    if #us < 6 then us = string.sub('00000' .. us, -6) end
+    reply = '0 1 ' .. tokens_text .. ' 0 ' .. (ceiling_text or string.format('%d', ceiling)) .. ' ' .. clock[1] .. us
+    answer, counter, value = ' 1 0', 'granted', string.format('%d', granted)
+  else
+    local ticks = (n - tokens) / count
+    ticks = ticks - ticks % 1
+    if ticks * count < n - tokens then ticks = ticks + 1 end
+    local wait = anchor + ticks * interval - now
+    denied = denied + 1
+    tokens_text = string.format('%d', tokens)
+    reply = string.format('0 0 %s %d %d %d', tokens_text, wait, ceiling, now)
+    answer, counter, value = string.format(' 0 %d', wait), 'denied', string.format('%d', denied)
+  end
+
+  -- Write what changed (a grant within a tick leaves anchor_us as it was).
+  if more then
+    -- The fields the lean path reads come first: a new hash keeps them at the front of its
+    -- listpack, where HMGET finds them soonest.
+    local fields = { 'tokens', tokens_text, 'anchor_us', anchor }
+    if both_counters then
+      for _, v in ipairs({ 'granted', granted, 'denied', denied }) do fields[#fields + 1] = v end
+    else
+      fields[#fields + 1] = counter; fields[#fields + 1] = value
+    end
+    if request ~= '' then fields[#fields + 1] = 'req'; fields[#fields + 1] = request .. answer end
+    for i = 1, #more do fields[#fields + 1] = more[i] end
+    redis.call('HSET', key, unpack(fields))
+    drop = drop or {}
+    if request == '' and last then drop[#drop + 1] = 'req' end -- a stale answer must never replay
+    if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
+  elseif request ~= '' then
+    if anchor == anchor_was then
+      redis.call('HSET', key, 'tokens', tokens_text, counter, value, 'req', request .. answer)
+    else
+      redis.call('HSET', key, 'tokens', tokens_text, 'anchor_us', anchor, counter, value, 'req', request .. answer)
+    end
+  else
+    redis.call('HSET', key, 'tokens', tokens_text, 'anchor_us', anchor, counter, value)
+    if last then redis.call('HDEL', key, 'req') end -- a stale answer must never replay
+  end
 end
-if disagreed then
-  put('default_changes', changes); put('other_default', other)
-end
-redis.call('HSET', key, unpack(fields))
+
+-- ------------------------------------------------------------------ expiry
 
 if operator == 0 then
-  -- Idle state expires idle_ms after the bucket would be full again: a
-  -- missing key then reads as a new bucket, so idle users cost no memory.
-  local full_in = wait_for(tokens, anchor, s, s.ceiling, now)
-  redis.call('PEXPIRE', key, math.floor(full_in / 1000) + idle_ms + 1)
+  -- Idle state expires idle_ms after the bucket would be full again (+1 ms), rounded up to
+  -- an eighth of idle_ms: a missing key then reads as a new bucket, so idle users cost no
+  -- memory, and a bucket in use moves its expiry once per eighth, not on every grant.
+  -- On the lean path the stored state was given the same rule: sent only if it moved.
+  local full = anchor
+  if tokens < ceiling then
+    local ticks = (ceiling - tokens) / count
+    ticks = ticks - ticks % 1
+    if ticks * count < ceiling - tokens then ticks = ticks + 1 end
+    full = anchor + ticks * interval
+  end
+  if full ~= old_full then
+    idle_ms = idle_ms or dx + 0
+    local grid = (idle_ms - idle_ms % 8) / 8
+    local expiry = (full - full % 1000) / 1000 + idle_ms + 1 -- ms since the epoch
+    local was = old_full and (old_full - old_full % 1000) / 1000 + idle_ms + 1
+    if grid > 1 then
+      expiry = expiry + (grid - expiry % grid) % grid
+      if was then was = was + (grid - was % grid) % grid end
+    end
+    if expiry ~= was then
+      redis.call('PEXPIRE', key, expiry - (now - now % 1000) / 1000)
+    end
+  end
 end
 
-return reply or long_reply()
+return reply

@@ -1,0 +1,245 @@
+"""`try_acquire_many`: one pipeline per node, each acquire its own atomic script call (issue 9 §3).
+
+Against real servers (both versions): decisions equal the reference model and
+a `ConditionBucket` given the same requests; a Cluster batch touches users in
+every primary; a SCRIPT FLUSH that lands in the middle of a batch is reloaded
+and the rest sent again without a double debit; a stopped server answers each
+acquire of the batch by ``on_error``; errors are raised after the batch ran,
+with the other decisions attached.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+
+import pytest
+import redis
+import redis.asyncio
+
+from faults_helpers import FROZEN
+from limiter import (
+    AsyncRedisLimiter,
+    BucketConfig,
+    ConditionBucket,
+    CorruptBucket,
+    RedisLimiter,
+    RedisUnavailable,
+    TokensExceedCeiling,
+    model,
+    script,
+)
+from limiter.model import Level
+
+DEADLINE = 0.4
+BOUND = 2.0  # seconds: the deadline plus a wide margin for a busy machine
+
+
+def test_batches_match_the_model_at_the_instant_of_each_reply(redis_client):
+    """Random batches over a few users, time passing between them: every reply equals `model.take`."""
+    rng = random.Random(9)
+    cfg = BucketConfig(max_tokens=6, burst=3, refill_count=2, refill_interval=0.003)
+    lim = RedisLimiter(redis_client, default=cfg)
+    settings = cfg.settings()
+    users = [f"u{i}" for i in range(5)]
+    levels: dict[str, Level] = {}
+    for step in range(60):
+        batch = [(rng.choice(users), rng.randint(1, settings.ceiling)) for _ in range(rng.randint(1, 12))]
+        calls = [(lim.key(u), lim._args("acquire", n, lim._ids.next())) for u, n in batch]
+        replies = lim._calls.evalsha_many(calls, script.FRESH)
+        for (user, n), reply in zip(batch, replies):
+            code, allowed, tokens, wait_us, ceiling, now = script.acquire_reply(reply)
+            level = levels.get(user) or model.fresh(settings, now)
+            out = model.take(level, settings, n, now)
+            levels[user] = out.level
+            assert (code, bool(allowed), tokens, wait_us, ceiling) == (0, out.allowed, out.level.tokens, out.wait_us, settings.ceiling), step
+        time.sleep(rng.choice([0, 0.001, 0.004]))
+
+
+def test_try_acquire_many_decides_as_a_condition_bucket_does(redis_client):
+    """The same requests, no refill during the test: the same answers, in order, from both buckets."""
+    rng = random.Random(3)
+    cfg = BucketConfig(max_tokens=20, burst=5, **FROZEN)
+    lim = RedisLimiter(redis_client, default=cfg)
+    users = [f"user-{i}" for i in range(8)]
+    now = [1_000_000]
+    buckets = {u: ConditionBucket(cfg, clock=lambda: now[0]) for u in users}
+    granted = Counter()
+    for _ in range(30):
+        batch = [(rng.choice(users), rng.randint(1, 7)) for _ in range(rng.randint(1, 40))]
+        decisions = lim.try_acquire_many(batch)
+        assert len(decisions) == len(batch)
+        for (user, n), decision in zip(batch, decisions):
+            assert decision.allowed == buckets[user].try_acquire(n), (user, n)
+            assert decision.remaining == buckets[user].tokens and decision.limit == cfg.ceiling
+            assert decision.fail_mode is None and (decision.retry_after > 0) != decision.allowed
+            granted[user] += decision.allowed
+    for state in lim.peek_many(users):
+        assert state.tokens == buckets[state.user].tokens and state.granted == granted[state.user]
+
+
+def test_try_acquire_many_edges(redis_client):
+    lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=3, **FROZEN))
+    assert lim.try_acquire_many([]) == []
+    assert [d.allowed for d in lim.try_acquire_many(iter([("a", 1), ("a", 3)]))] == [True, False]  # any iterable
+    for bad in ([("a", 0)], [("a", True)], [("a", 1.0)], [("a",)], ["a"], [("", 1)]):
+        with pytest.raises((ValueError, TypeError)):
+            lim.try_acquire_many(bad)
+    assert redis_client.keys("*") == [b"token_bucket:{a}"]  # nothing of the refused batches was sent
+
+
+def test_an_acquire_above_its_ceiling_or_a_corrupt_bucket_raises_after_the_batch(redis_client):
+    lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=3, **FROZEN))
+    redis_client.set(lim.key("bad"), "not a bucket")
+    with pytest.raises(TokensExceedCeiling) as err:
+        lim.try_acquire_many([("a", 1), ("b", 4), ("c", 2), ("bad", 1)])
+    first, missing, third, corrupt = err.value.decisions
+    assert first.allowed and first.remaining == 2 and missing is None and corrupt is None
+    assert third.allowed and third.remaining == 1  # after the error, the batch went on
+    assert lim.peek("c").granted == 1 and lim.peek("b") is None
+    with pytest.raises(CorruptBucket) as err:
+        lim.try_acquire_many([("bad", 1), ("a", 1)])
+    assert err.value.decisions[0] is None and err.value.decisions[1].remaining == 1
+
+
+def test_a_cluster_batch_covers_every_primary_and_stays_exact(cluster_group, cluster_client):
+    lim = RedisLimiter(cluster_client, default=BucketConfig(max_tokens=4, **FROZEN))
+    users = [f"spread-{i}" for i in range(90)] + ["a{b}c", "}{"]
+    primaries = {cluster_client.get_node_from_key(lim.key(u)).name for u in users}
+    assert len(primaries) == 3
+    decisions = [lim.try_acquire_many([(u, 1) for u in users for _ in range(2)]) for _ in range(3)]
+    per_user = Counter()
+    for batch in decisions:
+        for (user, _), decision in zip([(u, 1) for u in users for _ in range(2)], batch):
+            assert decision.fail_mode is None
+            per_user[user] += decision.allowed
+    assert set(per_user.values()) == {4}  # 6 asked each, 4 granted: exact in every slot
+    cluster_client.script_flush()  # every primary
+    assert {s.granted for s in lim.peek_many(users)} == {4}
+    assert [d.allowed for d in lim.try_acquire_many([(u, 1) for u in users])] == [False] * len(users)
+
+
+def test_a_script_flush_in_the_middle_of_a_batch_is_reloaded_without_a_double_debit(redis_client, redis_server):
+    """A big pipeline is read by the server in chunks: a SCRIPT FLUSH from elsewhere lands between them."""
+    lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=100_000, **FROZEN))
+    flusher = redis_server.client()
+    for attempt in range(5):
+        redis_client.config_resetstat()
+        stop = threading.Event()
+
+        def flush() -> None:  # once, when the server has run part of the batch
+            while not stop.is_set():
+                if flusher.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) >= 300:
+                    flusher.script_flush()
+                    return
+
+        thread = threading.Thread(target=flush)
+        thread.start()
+        try:
+            decisions = lim.try_acquire_many([(f"u{i % 7}", 1) for i in range(3000)])
+        finally:
+            stop.set()
+            thread.join()
+        noscript = int(redis_client.info("errorstats").get("errorstat_NOSCRIPT", {}).get("count", 0))
+        evalsha = redis_client.info("commandstats")["cmdstat_evalsha"]["calls"]
+        if noscript and evalsha > noscript:  # some ran before the flush, some after it
+            break
+    else:
+        pytest.fail("no SCRIPT FLUSH landed inside a batch in 5 attempts")
+    assert all(d.allowed and d.fail_mode is None for d in decisions)
+    assert sum(s.granted for s in lim.peek_many([f"u{i}" for i in range(7)])) == 3000  # each once, not twice
+    flusher.close()
+
+
+@pytest.mark.parametrize("policy", ["raise", "allow", "deny"])
+def test_a_stopped_server_answers_each_acquire_of_the_batch_by_on_error(redis_factory, policy):
+    server = redis_factory.redis()
+    client = redis.Redis(host=server.host, port=server.port, socket_timeout=DEADLINE, socket_connect_timeout=DEADLINE)
+    with RedisLimiter(client, default=BucketConfig(max_tokens=5, refill_interval=0.5), on_error=policy) as lim:
+        assert lim.try_acquire_many([("a", 1), ("b", 1)])[0].allowed
+        for stop in (server.pause, server.stop):
+            stop()
+            started = time.monotonic()
+            if policy == "raise":
+                with pytest.raises(RedisUnavailable) as err:
+                    lim.try_acquire_many([("a", 1), ("b", 2), ("c", 1)])
+                assert err.value.decisions == [None, None, None]
+            else:
+                decisions = lim.try_acquire_many([("a", 1), ("b", 2), ("c", 1)])
+                assert [d.fail_mode for d in decisions] == [policy] * 3
+                assert all(d.allowed == (policy == "allow") for d in decisions)
+            assert time.monotonic() - started < BOUND
+            if stop == server.pause:
+                server.resume()
+                assert lim.try_acquire_many([("a", 1)])[0].fail_mode is None  # back at once
+    client.close()
+
+
+@pytest.mark.parametrize("policy", ["raise", "allow", "deny"])
+async def test_a_stopped_server_answers_each_async_acquire_of_the_batch_by_on_error(redis_factory, policy):
+    server = redis_factory.redis()
+    client = redis.asyncio.Redis(host=server.host, port=server.port, socket_timeout=DEADLINE, socket_connect_timeout=DEADLINE)
+    lim = AsyncRedisLimiter(client, default=BucketConfig(max_tokens=5, refill_interval=0.5), on_error=policy)
+    try:
+        assert (await lim.try_acquire_many([("a", 1), ("b", 1)]))[1].allowed
+        for stop in (server.pause, server.stop):
+            stop()
+            started = time.monotonic()
+            if policy == "raise":
+                with pytest.raises(RedisUnavailable) as err:
+                    await lim.try_acquire_many([("a", 1), ("b", 2), ("c", 1)])
+                assert err.value.decisions == [None, None, None]
+            else:
+                decisions = await lim.try_acquire_many([("a", 1), ("b", 2), ("c", 1)])
+                assert [d.fail_mode for d in decisions] == [policy] * 3
+            assert time.monotonic() - started < BOUND
+            if stop == server.pause:
+                server.resume()
+                assert (await lim.try_acquire_many([("a", 1)]))[0].fail_mode is None
+    finally:
+        await client.aclose()
+
+
+def test_a_batch_whose_connection_is_killed_is_sent_again_and_debited_once(redis_client, redis_server):
+    """CLIENT KILL while batches are in flight: the unanswered acquires are retried with their request ids."""
+    lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=10**6, **FROZEN), on_error="raise")
+    killer = redis_server.client()
+    stop = threading.Event()
+
+    def kill() -> None:
+        while not stop.is_set():
+            killer.client_kill_filter(_type="normal", skipme=True)
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    allowed = undecided = 0
+    try:
+        for _ in range(20):
+            try:
+                decisions = lim.try_acquire_many([("hot", 1)] * 500)
+            except RedisUnavailable as exc:
+                decisions = exc.decisions  # type: ignore[attr-defined]
+            allowed += sum(1 for d in decisions if d is not None and d.allowed)
+            undecided += sum(1 for d in decisions if d is None)
+    finally:
+        stop.set()
+        thread.join()
+        killer.close()
+    granted = lim.peek("hot").granted
+    assert allowed <= granted <= allowed + undecided  # every answer true, nothing debited twice
+    lim.close()
+
+
+async def test_async_batches_match_the_sync_ones(async_redis_client, redis_client):
+    cfg = BucketConfig(max_tokens=10, **FROZEN)
+    sync = RedisLimiter(redis_client, prefix="sync", default=cfg)
+    lim = AsyncRedisLimiter(async_redis_client, prefix="async", default=cfg)
+    batch = [(f"u{i % 3}", 1 + i % 4) for i in range(20)]
+    mine = await lim.try_acquire_many(batch)
+    theirs = sync.try_acquire_many(batch)
+    assert [(d.allowed, d.remaining, d.limit) for d in mine] == [(d.allowed, d.remaining, d.limit) for d in theirs]
+    await async_redis_client.script_flush()
+    assert [s.granted for s in await lim.peek_many(["u0", "u1", "u2"])] == [s.granted for s in sync.peek_many(["u0", "u1", "u2"])]

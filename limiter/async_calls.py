@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import sys
 from collections import deque
 from typing import Any, Sequence
 
@@ -52,7 +53,7 @@ class _Queued:
 
     __slots__ = ("command", "first", "future", "until", "sent")
 
-    def __init__(self, command: tuple[object, ...], first: tuple[object, ...], future: asyncio.Future, until: float | None):
+    def __init__(self, command: tuple[object, ...], first: tuple[object, ...], future: asyncio.Future[Any], until: float | None):
         self.command = command
         self.first = first
         self.future = future
@@ -77,7 +78,7 @@ class AsyncCalls:
         self._timer: asyncio.TimerHandle | None = None
         self._running = 0  # lanes
         self._sending = 0  # lanes with a pipeline in flight
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._waiting_for_pool = False  # a lane waits for a connection the client's other commands hold
         self._unreachable = False  # the last pipeline that ended could not reach Redis
         # redis-py's async RedisCluster can fail (AttributeError) when many
@@ -174,12 +175,12 @@ class AsyncCalls:
 
     async def _send(self, batch: list[_Queued]) -> None:
         loop = asyncio.get_running_loop()
-        ends = [q.until for q in batch]
-        timeout = None if None in ends else max(0.0, max(ends) - loop.time())  # type: ignore[type-var]
+        ends = [q.until for q in batch if q.until is not None]
+        timeout = None if len(ends) < len(batch) else max(0.0, max(ends) - loop.time())
         try:
             async with _deadline(timeout):
                 replies = await (self._pipeline(batch) if self._own_pipelines else self._client_pipeline(batch))
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # one class since 3.11, two on 3.10
             if any(q.sent for q in batch):  # (not while it only waited for a free connection)
                 self._unreachable = True
             error: BaseException = rexc.TimeoutError(f"no reply within the decision deadline ({self.deadline:g} s)")
@@ -309,4 +310,10 @@ async def _reply(conn: Any, timeout: float | None) -> Any:
 
 
 def _deadline(seconds: float | None) -> Any:
-    return contextlib.nullcontext() if seconds is None else asyncio.timeout(seconds)
+    return contextlib.nullcontext() if seconds is None else _timeout(seconds)
+
+
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:  # pragma: no cover - Python 3.10: redis-py depends on async-timeout there, the same context manager
+    from async_timeout import timeout as _timeout

@@ -100,7 +100,7 @@ class LimiterCore:
 
     # -- making sense of replies -----------------------------------------------------
 
-    def _decision_after(self, exc: rexc.RedisError, key: str) -> Decision:
+    def _decision_after(self, exc: Exception, key: str) -> Decision:
         """The answer to a consume that failed with ``exc``: ``on_error``'s, or an exception."""
         error = self._translate(exc, key)
         if isinstance(error, RedisUnavailable) and self.on_error != "raise":

@@ -9,10 +9,11 @@ user id that cannot be encoded is refused before anything is sent) and int.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
+_hiredis_pack: Callable[[tuple[object, ...]], bytes] | None
 try:
-    from hiredis import pack_command as _hiredis_pack
+    from hiredis import pack_command as _hiredis_pack  # type: ignore[assignment]  # it packs what we send
 except ImportError:  # pragma: no cover - hiredis is a dependency; this is the fallback
     _hiredis_pack = None
 
@@ -32,10 +33,10 @@ def _pack_python(args: Sequence[object]) -> bytes:
     return b"".join(parts)
 
 
-pack = _hiredis_pack or _pack_python  # one command -> bytes
+pack: Callable[[tuple[object, ...]], bytes] = _hiredis_pack if _hiredis_pack is not None else _pack_python  # one command -> bytes
 
 
-def pack_many(commands: Iterable[Sequence[object]]) -> bytes:
+def pack_many(commands: Iterable[tuple[object, ...]]) -> bytes:
     """Several commands in one buffer: a pipeline."""
     return b"".join(map(pack, commands))
 

@@ -95,7 +95,9 @@ def translate_response_error(exc: rexc.ResponseError, key: str) -> LimiterError 
 
 
 def _int(value: object) -> int:
-    return int(value)  # type: ignore[call-overload]  # replies are integers; RESP2 bytes too
+    if isinstance(value, (int, bytes, str)):  # replies are integers; RESP2 bytes too
+        return int(value)
+    raise TypeError(f"not an integer reply: {type(value).__name__}")
 
 
 def config_of(reply: Sequence[object]) -> BucketConfig:

@@ -175,3 +175,26 @@ async def test_values_at_the_integer_limit(async_redis_client: redis.asyncio.Red
     redis_client.hset("tb:{big}", mapping=GOOD | {"max_tokens": maximum - 1, "burst": 1, "tokens": maximum, "refill_count": maximum, "interval_us": 1000})
     snapshot = await Poller(async_redis_client, "tb").poll()
     assert [r.tokens for r in snapshot.buckets] == [maximum]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_script_written_buckets_take_the_fast_path(redis_server, redis_client, protocol: int) -> None:
+    """Every bucket the script wrote is read by the one-regex path, whichever RESP the client speaks.
+
+    redis-py 8 speaks RESP3 by default, whose nulls (``_``) the fast path once did
+    not know: every poll then fell back to the general parser (the soak's CPU).
+    """
+    limiter = RedisLimiter(redis_client, prefix="tb", default=SLOW)
+    for user in ("a", "b{1}", "c"):
+        limiter.try_acquire(user)
+    limiter.configure("op", OTHER)
+    client = redis.asyncio.Redis.from_url(redis_server.url, protocol=protocol, socket_timeout=5)
+    try:
+        poller = Poller(client, "tb")
+        keys = sorted(redis_client.keys("tb:*"))
+        read = await poller.read(keys)
+        assert [type(values) for values in read.values] == [tuple] * len(keys)
+        rows = _by_user((await poller.poll()).buckets)
+        assert set(rows) == {"a", "b{1}", "c", "op"} and rows["a"].granted == 1
+    finally:
+        await client.aclose()

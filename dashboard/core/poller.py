@@ -46,11 +46,12 @@ CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and th
 
 # The reply to `HMGET key <11 fields>` + `PTTL key` when the nine bucket fields are
 # plain non-negative integers (every bucket the script wrote) and the disagreement
-# record is absent or well-formed: matched in C, in one go. At most 16 digits each
+# record is absent (a RESP2 or RESP3 null: redis-py 8 speaks RESP3) or well-formed:
+# matched in C, in one go. At most 16 digits each
 # (< 10**16): longer values take the general path, which checks every rule.
 _BUCKET_REPLY = re.compile(
     rb"\*11\r\n" + rb"\$\d+\r\n(\d{1,16})\r\n" * 9
-    + rb"(?:\$-1\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
+    + rb"(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
 )
 _HMGET_TAIL = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in _FIELDS_B)
 

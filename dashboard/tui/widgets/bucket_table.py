@@ -228,7 +228,7 @@ class BucketTable(ValueCachedTable):
 
     def _label_columns(self) -> None:
         for key, column in self.columns.items():
-            column.label = self._label(key.value)
+            column.label = self._label(key.value or "")
         self.notify_style_update()
 
     def _reconcile(self, restore: str | None = None) -> None:

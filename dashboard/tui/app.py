@@ -37,7 +37,7 @@ from dashboard.tui.screens.help import open_help
 from dashboard.tui.state import Change, LoadRun, StateView, TuiState, load_fraction
 from limiter.config import BucketConfig
 
-__all__ = ["LoadRun", "TbdashApp", "load_fraction"]
+__all__ = ["LoadRun", "TbdashApp", "load_fraction"]  # (LoadRun and load_fraction live in state.py)
 
 
 def _state_field(name: str) -> Any:
@@ -50,11 +50,7 @@ class TbdashApp(App[None]):
     SUB_TITLE = "token buckets"
     COMMANDS = App.COMMANDS | {TbdashCommands}
     BINDINGS = actions.bindings(actions.APP)
-    CSS = """
-    Screen {
-        background: $background;
-    }
-    """
+    CSS = "Screen { background: $background; }"
 
     #: Most rows the bucket table holds (the first ones in the sort order; a filter narrows the rest).
     max_rows: int = 500
@@ -95,7 +91,6 @@ class TbdashApp(App[None]):
     snapshot = _state_field("snapshot")
     link = _state_field("link")
     error = _state_field("error")
-    failures = _state_field("failures")
     retry_at = _state_field("retry_at")
     polls = _state_field("polls")
     paused = _state_field("paused")
@@ -175,8 +170,7 @@ class TbdashApp(App[None]):
             self.post_message(msg.SnapshotReady(snapshot))
             self._schedule(state.poll_interval, failed=False)
 
-    async def _connect(self) -> None:
-        """Learn the server version (and Sentinel primary) once, and again after an outage."""
+    async def _connect(self) -> None:  # the server version (and Sentinel primary): once, and after an outage
         if not self.backend.info.version or self._server_before_outage is not None:
             await asyncio.wait_for(self.backend.connect(), timeout=self.poll_timeout)
         self._connected = True
@@ -214,7 +208,7 @@ class TbdashApp(App[None]):
         state.info = self.backend.info  # the probe below knocks at this server
         first = not state.down
         state.link = "disconnected" if message.disconnected else "failing"
-        state.error = fmt.redact(message.error)
+        state.error = fmt.redact_message(message.error)
         if message.disconnected and not state.paused:
             self.reconnect.start()
         self.changed((Change.STALE if first and state.snapshot is not None else Change(0)) | Change.PROBLEM | Change.STATUS)
@@ -264,12 +258,6 @@ class TbdashApp(App[None]):
     def on_change_requested(self, message: msg.ChangeRequested) -> None:
         self.write(message.verb, message.user, old=message.old, new=message.new)
 
-    def on_load_requested(self, message: msg.LoadRequested) -> None:
-        self.start_load(message.spec)
-
-    def on_load_stop_requested(self, message: msg.LoadStopRequested) -> None:
-        self.stop_load()
-
     # ------------------------------------------------------------------ writes
 
     def write(self, verb: str, user: str, *, old: BucketConfig | None = None, new: BucketConfig | None = None) -> None:
@@ -297,11 +285,11 @@ class TbdashApp(App[None]):
             else:
                 raise ValueError(f"unknown change {verb!r}")
         except AuditWriteFailed as exc:  # the change is live; only its audit entry is missing
-            self.notify(f"{who(user)}: {verb} applied, but the audit entry could not be written: {fmt.safe_str(fmt.redact(str(exc.cause)))}", title="Not audited", severity="warning", timeout=10, markup=False)
+            self.notify(f"{who(user)}: {verb} applied, but the audit entry could not be written: {fmt.safe_str(fmt.redact_message(str(exc.cause)))}", title="Not audited", severity="warning", timeout=10, markup=False)
             self.poll_now()
             return
         except Exception as exc:
-            self.notify(f"{who(user)}: {verb} failed — {fmt.safe_str(fmt.redact(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
+            self.notify(f"{who(user)}: {verb} failed — {fmt.safe_str(fmt.redact_message(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
             return
         if entry is None:  # the backend found nothing to change: nothing written, nothing audited
             self.notify(f"{who(user)}: nothing changed (already so); nothing audited.", title="No change", timeout=4, markup=False)
@@ -311,8 +299,8 @@ class TbdashApp(App[None]):
 
     # ------------------------------------------------------------------ load
 
-    def start_load(self, spec: LoadSpec) -> None:
-        state = self.state
+    def on_load_requested(self, message: msg.LoadRequested) -> None:
+        state, spec = self.state, message.spec
         if not state.permits("load"):
             return
         if state.load_running:
@@ -322,7 +310,7 @@ class TbdashApp(App[None]):
         self._load(spec)
         self.changed(Change.LOAD | Change.STATUS)
 
-    def stop_load(self) -> None:
+    def on_load_stop_requested(self, message: msg.LoadStopRequested) -> None:
         """Stop the running load: gracefully first (in-flight requests answer), at once when asked again."""
         run = self.state.load_run
         if run is None or not run.running:
@@ -388,7 +376,7 @@ class TbdashApp(App[None]):
         run = self.state.load_run
         if run is None:
             return
-        run.error = fmt.redact(message.error)
+        run.error = fmt.redact_message(message.error)
         run.running = False
         self.notify(f"Load failed: {fmt.safe_str(run.error)}", severity="error", timeout=8, markup=False)
         self.changed(Change.LOAD | Change.STATUS)
@@ -405,6 +393,6 @@ class TbdashApp(App[None]):
         # Workers report through messages; an unexpected crash still must not go unseen.
         worker = event.worker
         if event.state == WorkerState.ERROR and worker.group != "poll":
-            self.notify(f"{worker.description or worker.name} failed: {fmt.safe_str(fmt.redact(str(worker.error)))}", severity="error", markup=False)
+            self.notify(f"{worker.description or worker.name} failed: {fmt.safe_str(fmt.redact_message(str(worker.error)))}", severity="error", markup=False)
         if worker.group == "poll" and event.state == WorkerState.ERROR:
             self._polling = False

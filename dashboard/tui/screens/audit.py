@@ -164,7 +164,7 @@ class AuditScreen(Screen):
             entries = await self.app.backend.audit(200)  # type: ignore[attr-defined]
         except Exception as exc:  # Redis down: say so, keep the screen
             title = Text("Audit log — could not read it: ", style="bold red")
-            title.append_text(fmt.safe_text(fmt.redact(str(exc)), style="bold red"))
+            title.append_text(fmt.safe_text(fmt.redact_message(str(exc)), style="bold red"))
             self.query_one("#audit-title", Static).update(title)
             return
         self.show(entries)

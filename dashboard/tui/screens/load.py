@@ -216,11 +216,11 @@ class LoadModal(FormModal[None]):
             notes.append(f"{queued} request{'s' if queued != 1 else ''} waited for a free worker (Redis slower than the rate)\n", style="yellow")
         if progress is not None and progress.last_error:
             notes.append("last error: ", style="red")
-            notes.append_text(fmt.safe_text(fmt.redact(progress.last_error), style="red"))
+            notes.append_text(fmt.safe_text(fmt.redact_message(progress.last_error), style="red"))
             notes.append("\n")
         if run.error:
             notes.append("✗ load failed: ", style="bold red")
-            notes.append_text(fmt.safe_text(fmt.redact(run.error), style="bold red"))
+            notes.append_text(fmt.safe_text(fmt.redact_message(run.error), style="bold red"))
         elif progress is not None and progress.cancelled:
             notes.append("stopped early: the counters above are the partial report", style="bold yellow")
         elif progress is not None and progress.done:

@@ -103,7 +103,7 @@ class TbdashApp(App[None]):
     # ------------------------------------------------------------------ lifecycle
 
     def get_default_screen(self) -> DashboardScreen:
-        return DashboardScreen(self.state, max_rows=self.max_rows, default=self.backend.default)
+        return DashboardScreen(self.state, self.backend, max_rows=self.max_rows)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick, name="status clock")

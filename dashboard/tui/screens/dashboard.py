@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from dashboard.core.protocol import BucketRow
+from dashboard.core.protocol import Backend, BucketRow
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
@@ -53,11 +53,12 @@ class DashboardScreen(Screen[None]):
     # Zoomed, the graph fills the middle; the state and the keys stay in view.
     ALLOW_IN_MAXIMIZED_VIEW = "#top, KeyBar"
 
-    def __init__(self, state: TuiState, *, max_rows: int = 500, default: BucketConfig | None = None) -> None:
+    def __init__(self, state: TuiState, backend: Backend, *, max_rows: int = 500) -> None:
         super().__init__()
         self.state = state
+        self.read_audit = backend.audit
         self.max_rows = max_rows
-        self.default = default  # what `unconfigure` applies, shown in its confirmation
+        self.default = backend.default  # what `unconfigure` applies, shown in its confirmation
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -362,4 +363,4 @@ class DashboardScreen(Screen[None]):
             self._confirm_then("delete", row, confirm.delete_confirmation(row))
 
     def action_audit(self) -> None:
-        self.app.push_screen(AuditScreen())
+        self.app.push_screen(AuditScreen(self.read_audit))

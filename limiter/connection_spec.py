@@ -7,11 +7,12 @@ back, with the password only when asked for.
 
 from __future__ import annotations
 
-import re
 from typing import Literal, NamedTuple
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from limiter.redaction import redact_url as redact, secret_fragments
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -32,9 +33,6 @@ Mode = Literal["standalone", "sentinel", "cluster"]
 DEFAULT_SOCKET_TIMEOUT = 1.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
 
-MASK = "***"
-# Query keys whose values are masked by redact(): anything that looks like a secret.
-_SECRET_KEY = re.compile(r"pass|secret|token|auth|credential", re.IGNORECASE)
 
 
 class InvalidConnection(ValueError):
@@ -128,49 +126,6 @@ def _shape_problem(spec: ConnectionSpec) -> str | None:
     if bool(spec.ssl_certfile) != bool(spec.ssl_keyfile):
         return "a client certificate needs both ssl_certfile and ssl_keyfile"
     return None
-
-
-# --------------------------------------------------------------------------- redaction
-
-
-def redact(url: str) -> str:
-    """``url`` with every password replaced by ``***`` (userinfo and query options).
-
-    Works on malformed URLs too, and errs towards hiding more: everything
-    between ``://`` and the LAST ``@`` counts as userinfo, so a password holding
-    an unencoded ``/``, ``?`` or ``@`` is still hidden whole.
-    """
-    text = _redact_query(url)
-    head, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    at = rest.rfind("@")
-    if at < 0:
-        return text
-    userinfo, hostpart = rest[:at], rest[at + 1 :]
-    user, colon, _password = userinfo.partition(":")
-    return f"{head}://{user}{colon}{MASK if colon else ''}@{hostpart}"
-
-
-def _redact_query(url: str) -> str:
-    def mask(match: re.Match[str]) -> str:
-        key = match.group(2)
-        return match.group(0) if not _SECRET_KEY.search(key) else f"{match.group(1)}{key}={MASK}"
-
-    return re.sub(r"([?&;])([^=&;#?]*)=([^&;#]*)", mask, url)
-
-
-def secret_fragments(url: str) -> list[str]:
-    """Every piece of ``url`` that ``redact`` hides, raw and percent-decoded."""
-    pieces: list[str] = []
-    for match in re.finditer(r"[?&;]([^=&;#?]*)=([^&;#]*)", url):
-        if _SECRET_KEY.search(match.group(1)):
-            pieces.append(match.group(2))
-    _, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        pieces.append(rest[: rest.rfind("@")].partition(":")[2])
-    pieces += [unquote(p) for p in pieces]
-    return [p for p in pieces if p]
 
 
 def url_error(url: str, problem: str) -> InvalidURL:

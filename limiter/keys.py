@@ -10,6 +10,7 @@ from __future__ import annotations
 
 DEFAULT_PREFIX = "token_bucket"
 AUDIT_SUFFIX = "audit"  # <prefix>:audit, the stream of changes made through tbdash
+BUCKET_OPEN, BUCKET_CLOSE = "{", "}"  # around the user id: <prefix>:{<user>}
 
 
 def validate_prefix(prefix: str) -> str:
@@ -24,24 +25,29 @@ def validate_user(user: str) -> str:
     return user
 
 
+def namespace(prefix: str) -> str:
+    """What every key of the data model starts with: ``<prefix>:``."""
+    return f"{prefix}:"
+
+
 def bucket_key(prefix: str, user: str) -> str:
-    return f"{prefix}:{{{validate_user(user)}}}"
+    return f"{namespace(prefix)}{BUCKET_OPEN}{validate_user(user)}{BUCKET_CLOSE}"
 
 
 def audit_key(prefix: str) -> str:
-    return f"{prefix}:{AUDIT_SUFFIX}"
+    return f"{namespace(prefix)}{AUDIT_SUFFIX}"
 
 
 def scan_pattern(prefix: str) -> str:
     """SCAN MATCH pattern for bucket keys (glob special characters are excluded from prefixes)."""
-    return f"{prefix}:{{*}}"
+    return f"{namespace(prefix)}{BUCKET_OPEN}*{BUCKET_CLOSE}"
 
 
 def user_of(prefix: str, key: str | bytes) -> str | None:
     """The user id of a bucket key, or None if ``key`` is not one."""
     if isinstance(key, bytes):
         key = key.decode("utf-8", "surrogateescape")
-    head = f"{prefix}:{{"
-    if key.startswith(head) and key.endswith("}") and len(key) > len(head) + 1:
+    head = namespace(prefix) + BUCKET_OPEN
+    if key.startswith(head) and key.endswith(BUCKET_CLOSE) and len(key) > len(head) + 1:
         return key[len(head) : -1]
     return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator
 
 from textual.pilot import Pilot
@@ -68,6 +68,11 @@ class FixedBackend:
     writes: list[tuple[str, str, object]] = field(default_factory=list)
     closed: bool = False
     failure: Exception | None = None  # set it and every poll raises it (a Redis that went away)
+    prefix: str = "token_bucket"
+    default: BucketConfig = field(default_factory=lambda: BucketConfig(max_tokens=10, burst=0, refill_count=1, refill_interval=1.0))
+
+    async def connect(self) -> ConnectionInfo:
+        return self.info
 
     def now(self) -> float:
         return T0 + max(self.frame, 0)
@@ -130,7 +135,19 @@ class FixedBackend:
                        {"max_tokens": 100, "burst": 50, "refill_count": 10, "refill_interval": 1.0}),
         ][:limit]
 
-    async def load(self, spec: LoadSpec) -> AsyncIterator[LoadProgress]:
+    async def bucket(self, user: str) -> BucketRow | None:
+        return next((row for row in self.rows(max(self.frame, 0)) if row.user == user), None)
+
+    async def peek(self, user: str) -> None:
+        return None
+
+    async def check_load(self, spec: LoadSpec) -> BucketRow | None:
+        return None
+
+    def load(self, spec: LoadSpec, *, bucket: BucketRow | None = None) -> FixedLoad:
+        return FixedLoad(self._progress(spec))
+
+    async def _progress(self, spec: LoadSpec) -> AsyncIterator[LoadProgress]:
         steps = 4
         for i in range(1, steps + 1):
             await asyncio.sleep(0)
@@ -141,6 +158,31 @@ class FixedBackend:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+class FixedLoad:
+    """The fixed load's progress as a `LoadStream` (`cancel` ends it at the next step, partial)."""
+
+    def __init__(self, steps: AsyncIterator[LoadProgress]) -> None:
+        self.steps = steps
+        self.final: LoadProgress | None = None
+        self.cancelled = False
+
+    async def __aiter__(self) -> AsyncIterator[LoadProgress]:
+        async for progress in self.steps:
+            if self.cancelled:
+                progress = replace(progress, done=True, cancelled=True)
+            if progress.done:
+                self.final = progress
+            yield progress
+            if progress.done:
+                return
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    async def aclose(self) -> None:
+        await self.steps.aclose()  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- the app

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from dashboard.cli.errors import Failed, UsageError, from_failure
 from dashboard.core.failures import ACL_HINT, explain
+from limiter.redaction import scrub
 
 if TYPE_CHECKING:
     from dashboard.connection import Target
@@ -37,14 +38,6 @@ def write(stream: TextIO, text: str) -> None:
     except UnicodeEncodeError:
         encoding = getattr(stream, "encoding", None) or "ascii"
         print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream)
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """Defence in depth: no password reaches a terminal, whatever a library put in a message."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def load_settings(args: argparse.Namespace) -> TbdashSettings:

@@ -14,11 +14,11 @@ are done (sync and asyncio clients alike), so every primary is covered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from dashboard.core import resp
 from dashboard.core.protocol import InvalidKey
-from limiter.keys import audit_key, user_of, validate_prefix
+from limiter.keys import BUCKET_CLOSE, BUCKET_OPEN, audit_key, namespace, user_of, validate_prefix
 
 SCAN_COUNT = 1000
 
@@ -40,7 +40,7 @@ def display_key(key: bytes | str) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str], known: dict[bytes, str] | None = None) -> Discovery:
+def classify(prefix: str, names: Sequence[bytes | str], known: dict[bytes, str] | None = None) -> Discovery:
     """Sort scanned names into buckets and invalid keys (duplicates dropped).
 
     Same rule as `limiter.keys.user_of`, inlined on bytes: 100,000 names must
@@ -52,11 +52,13 @@ def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str], kn
     found = Discovery()
     keys, users, invalid = found.keys, found.users, found.invalid
     if known is not None and len(known) > 2 * len(names) + 1024:
-        for name in set(known).difference(names):
-            del known[name]
+        for gone in set(known).difference(names):
+            del known[gone]
     lookup = known.get if known is not None else None
-    head_b, head_s = f"{prefix}:".encode(), f"{prefix}:"
+    head_s = namespace(prefix)
+    head_b = head_s.encode()
     audit_b, audit_s = audit_key(prefix).encode(), audit_key(prefix)
+    open_b, close_b = BUCKET_OPEN.encode(), BUCKET_CLOSE.encode()
     open_at = len(head_b)  # where "{" must be, in bytes
     for name in dict.fromkeys(names):  # ordered de-duplication
         if isinstance(name, bytes):
@@ -68,7 +70,7 @@ def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str], kn
                     continue
             if not name.startswith(head_b) or name == audit_b:
                 continue  # a foreign name leaked by SCAN under ACL, or the audit stream
-            if name[open_at : open_at + 1] == b"{" and name[-1:] == b"}" and len(name) > open_at + 2:
+            if name[open_at : open_at + 1] == open_b and name[-1:] == close_b and len(name) > open_at + 2:
                 user = name[open_at + 1 : -1].decode("utf-8", "surrogateescape")
                 keys.append(name)
                 users.append(user)
@@ -83,7 +85,7 @@ def classify(prefix: str, names: list[bytes] | list[str] | list[bytes | str], kn
                 keys.append(name)
                 users.append(user)
                 continue
-        invalid.append(InvalidKey(display_key(name), f"not a bucket key: expected {prefix}:{{<user>}}"))
+        invalid.append(InvalidKey(display_key(name), f"not a bucket key: expected {head_s}{BUCKET_OPEN}<user>{BUCKET_CLOSE}"))
     return found
 
 
@@ -92,7 +94,7 @@ async def discover(client: Any, prefix: str, *, count: int = SCAN_COUNT, known: 
 
     ``known``: see `classify` (the poller keeps one between polls)."""
     validate_prefix(prefix)
-    pattern = f"{prefix}:*"
+    pattern = namespace(prefix) + "*"
     if resp.supports(client):
         names = await _scan_raw(client, pattern.encode(), count)
     else:
@@ -103,7 +105,7 @@ async def discover(client: Any, prefix: str, *, count: int = SCAN_COUNT, known: 
 def discover_sync(client: Any, prefix: str, *, count: int = SCAN_COUNT) -> Discovery:
     """`discover` for synchronous clients (``redis.Redis``, ``RedisCluster``)."""
     validate_prefix(prefix)
-    return classify(prefix, list(client.scan_iter(match=f"{prefix}:*", count=count)))
+    return classify(prefix, list(client.scan_iter(match=namespace(prefix) + "*", count=count)))
 
 
 async def _scan_raw(client: Any, pattern: bytes, count: int) -> list[bytes]:

@@ -17,9 +17,8 @@ reads, so the clock is never behind a state it reads. A Cluster has one clock
 per primary; a poll uses one node's ``TIME`` for all buckets, so a key on
 another primary is off by that clock skew (NTP: well under a tick).
 
-Rates: grants/s and denials/s are counter deltas over Redis time between two
-polls. A counter that went down (reset, delete, expiry) gives None for that
-poll, like a bucket seen for the first time.
+The rows: dashboard/core/bucket_rows.py (the stored-state rules, the level),
+dashboard/core/rates.py (grants/s, denials/s); the field names: limiter/layout.py.
 """
 
 from __future__ import annotations
@@ -29,19 +28,22 @@ import gc
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
-
-from pydantic import ValidationError
+from typing import Any, Iterator
 
 from dashboard.core import resp
+from dashboard.core.bucket_rows import ReadError, _Config, _config_cache, build_row, new_row, tokens_now
 from dashboard.core.discovery import SCAN_COUNT, Discovery, discover, display_key
 from dashboard.core.protocol import BucketRow, InvalidKey, Snapshot
+from dashboard.core.rates import Rates
 from limiter.config import BucketConfig
-from limiter.model import MAX_SAFE_INT, Level, Settings, ceil_div, change, refill
+from limiter.layout import BUCKET_FIELDS, DISAGREEMENT_FIELDS
+from limiter.model import MAX_SAFE_INT, refilled
 
-FIELDS = ("tokens", "anchor_us", "max_tokens", "burst", "refill_count", "interval_us", "operator", "granted", "denied",
-          "default_changes", "other_default")  # the last two exist only once callers disagreed
+__all__ = ["CHUNK", "FIELDS", "Poller", "Rates", "ReadError", "build_row", "new_row", "tokens_now"]
+
+FIELDS = BUCKET_FIELDS
 _FIELDS_B = tuple(f.encode() for f in FIELDS)
+_PLAIN = len(FIELDS) - len(DISAGREEMENT_FIELDS)  # the fields every bucket the script wrote holds, as integers
 CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and the time one batch holds a connection
 
 # The reply to `HMGET key <11 fields>` + `PTTL key` when the nine bucket fields are
@@ -50,233 +52,15 @@ CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and th
 # matched in C, in one go. At most 16 digits each
 # (< 10**16): longer values take the general path, which checks every rule.
 _BUCKET_REPLY = re.compile(
-    rb"\*11\r\n" + rb"\$\d+\r\n(\d{1,16})\r\n" * 9
+    rb"\*%d\r\n" % len(FIELDS) + rb"\$\d+\r\n(\d{1,16})\r\n" * _PLAIN
     + rb"(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
 )
-_HMGET_TAIL = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in _FIELDS_B)
-
-
-class ReadError(Exception):
-    """A bucket hash that the script would refuse; the message is the reason."""
-
-
-# --------------------------------------------------------------------------- values
-
-
-def _lua_int(raw: object, lo: int) -> int:
-    """A stored number as the script's ``int()`` reads it: plain decimal digits, in [lo, 2**53)."""
-    if isinstance(raw, int):
-        value = raw
-    elif isinstance(raw, (bytes, str)) and raw.isascii() and raw.isdigit():
-        value = int(raw)
-    else:
-        text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
-        raise ReadError(f"field value {text[:40]!r} is not a plain whole number")
-    if value < lo or value > MAX_SAFE_INT:
-        raise ReadError(f"field value {value} is out of range")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Config:
-    settings: Settings
-    config: BucketConfig
-
-
-_config_cache: dict[tuple[object, ...], _Config | str] = {}
-
-
-def _config_of(raw: tuple[object, object, object, object]) -> _Config:
-    """Stored settings, validated once per distinct value (most buckets share a few)."""
-    hit = _config_cache.get(raw)
-    if hit is None:
-        hit = _build_config(raw)
-        if len(_config_cache) > 10_000:
-            _config_cache.clear()  # hostile data must not grow it forever
-        _config_cache[raw] = hit
-    if isinstance(hit, str):
-        raise ReadError(hit)
-    return hit
-
-
-def _build_config(raw: tuple[object, object, object, object]) -> _Config | str:
-    try:
-        mt, b, rc, iv = (_lua_int(raw[0], 1), _lua_int(raw[1], 0), _lua_int(raw[2], 1), _lua_int(raw[3], 1000))
-    except ReadError:
-        return "stored settings are not valid integers (max_tokens>=1 burst>=0 refill_count>=1 interval_us>=1000)"
-    settings = Settings(mt, b, rc, iv)
-    if settings.ceiling > MAX_SAFE_INT or ceil_div(settings.ceiling, rc) * iv > MAX_SAFE_INT:
-        return "stored settings exceed 2^53"
-    try:
-        return _Config(settings, BucketConfig.from_settings(settings))
-    except ValidationError as exc:
-        return f"stored settings are not valid: {exc.errors()[0]['msg']}"
-
-
-def _optional(raw: object) -> object:
-    return b"0" if raw is None else raw
-
-
-def _other_default(raw: object) -> BucketConfig | None:
-    """The ``other_default`` field ("<max_tokens> <burst> <refill_count> <interval_us>"); None if absent."""
-    if raw is None or raw == b"" or raw == "":
-        return None
-    parts = raw.split() if isinstance(raw, (bytes, str)) else ()
-    if len(parts) != 4:
-        raise ReadError("has a malformed other_default field; it was not written by tbdash")
-    return _config_of(tuple(parts)).config  # type: ignore[arg-type]
-
-
-# --------------------------------------------------------------------------- rates
-
-
-class Rates:
-    """Grants/s and denials/s per user from counter deltas over Redis time.
-
-    Each poll writes a fresh table (`update` for every bucket, then `finish`),
-    so users that disappeared are forgotten and a bucket that comes back starts
-    again from "first sight".
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[int, int, int]] = {}
-        self._next: dict[str, tuple[int, int, int]] = {}
-
-    def update(self, user: str, granted: int, denied: int, now_us: int) -> tuple[float | None, float | None]:
-        self._next[user] = (granted, denied, now_us)
-        previous = self._last.get(user)
-        if previous is None:
-            return None, None
-        g0, d0, t0 = previous
-        if now_us <= t0:
-            return None, None
-        seconds = (now_us - t0) / 1_000_000
-        return (
-            (granted - g0) / seconds if granted >= g0 else None,
-            (denied - d0) / seconds if denied >= d0 else None,
-        )
-
-    def finish(self) -> None:
-        self._last, self._next = self._next, {}
-
-
-# --------------------------------------------------------------------------- one row
-
-
-def build_row(
-    user: str,
-    values: Sequence[object],
-    pttl: int,
-    now_us: int,
-    default: Settings | None,
-    rates: Rates | None,
-) -> BucketRow:
-    """A `BucketRow` from the HMGET values (``FIELDS`` order); raises `ReadError`."""
-    tokens_raw, anchor_raw, mt, b, rc, iv, operator_raw, granted_raw, denied_raw = values[:9]
-    changes_raw, other_raw = (values[9], values[10]) if len(values) > 9 else (None, None)
-    if tokens_raw is None and anchor_raw is None and mt is None:
-        raise ReadError("is a hash without bucket fields; it was not written by tbdash")
-    if tokens_raw is None or anchor_raw is None or mt is None or b is None or rc is None or iv is None:
-        raise ReadError("has missing or non-numeric fields; it was not written by tbdash")
-    cfg = _config_of((mt, b, rc, iv))
-    try:
-        tokens, anchor = _lua_int(tokens_raw, 0), _lua_int(anchor_raw, 0)
-        operator = _lua_int(_optional(operator_raw), 0)
-        granted, denied = _lua_int(_optional(granted_raw), 0), _lua_int(_optional(denied_raw), 0)
-        changes = _lua_int(_optional(changes_raw), 0)
-    except ReadError:
-        raise ReadError("has missing or non-numeric fields; it was not written by tbdash") from None
-    if operator > 1:
-        raise ReadError("has missing or non-numeric fields; it was not written by tbdash")
-    settings, config = cfg.settings, cfg.config
-    if tokens > settings.ceiling:
-        raise ReadError("holds more tokens than its ceiling; it was not written by tbdash")
-    level = Level(tokens, anchor)
-    if default is not None and operator == 0 and settings != default:
-        # peek's rule: the caller's default replaces stored settings, settled first.
-        level = change(level, settings, default, now_us)
-        settings = default
-        config = BucketConfig.from_settings(default)
-    level = refill(level, settings, now_us)
-    other = _other_default(other_raw)
-    gps, dps = rates.update(user, granted, denied, now_us) if rates is not None else (None, None)
-    return BucketRow(
-        user=user,
-        tokens=level.tokens,
-        config=config,
-        granted=granted,
-        denied=denied,
-        overridden=operator == 1,
-        ttl_ms=pttl if pttl >= 0 else None,
-        grants_per_s=gps,
-        denials_per_s=dps,
-        default_changes=changes,
-        other_default=other,
-    )
-
-
-def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> int:
-    """``limiter.model.refill(Level(tokens, anchor_us), settings, now_us).tokens`` without allocating.
-
-    The same integer arithmetic, line for line; `refill` builds two frozen
-    `Level` objects per call, which is most of a poll of 100,000 buckets.
-    tests/test_core_poller.py holds the two equal over random inputs.
-    """
-    ceiling = settings.max_tokens + settings.burst
-    if tokens >= ceiling:
-        return ceiling
-    elapsed = now_us - anchor_us
-    if elapsed <= 0:
-        return tokens
-    ticks = elapsed // settings.interval_us
-    if ticks >= -(-(ceiling - tokens) // settings.refill_count):
-        return ceiling
-    return tokens + ticks * settings.refill_count
-
-
-_ROW_SLOTS = tuple(
-    getattr(BucketRow, name).__set__
-    for name in ("user", "tokens", "config", "granted", "denied", "overridden", "ttl_ms", "grants_per_s", "denials_per_s",
-                 "default_changes", "other_default")
-)
-
-
-def new_row(
-    user: str,
-    tokens: int,
-    config: BucketConfig,
-    granted: int,
-    denied: int,
-    overridden: bool,
-    ttl_ms: int | None,
-    grants_per_s: float | None,
-    denials_per_s: float | None,
-    default_changes: int = 0,
-    other_default: BucketConfig | None = None,
-) -> BucketRow:
-    """``BucketRow(...)`` (positional) at a third of the cost.
-
-    A frozen dataclass sets each field through ``object.__setattr__``; filling
-    the slots directly is the same object, 100,000 times a poll cheaper. A
-    test checks it equals the normal constructor.
-    """
-    row = object.__new__(BucketRow)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _ROW_SLOTS
-    s0(row, user)
-    s1(row, tokens)
-    s2(row, config)
-    s3(row, granted)
-    s4(row, denied)
-    s5(row, overridden)
-    s6(row, ttl_ms)
-    s7(row, grants_per_s)
-    s8(row, denials_per_s)
-    s9(row, default_changes)
-    s10(row, other_default)
-    return row
 
 
 # --------------------------------------------------------------------------- the poller
+
+
+_TIME = resp.pack(b"TIME")
 
 
 @dataclass(slots=True)
@@ -358,14 +142,14 @@ class Poller:
         cached = requests.get
 
         def request(key: bytes) -> bytes:
-            out = requests[key] = b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%s\r\n%s*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n" % (2 + len(FIELDS), len(key), key, _HMGET_TAIL, len(key), key)
+            out = requests[key] = resp.pack(b"HMGET", key, *_FIELDS_B) + resp.pack(b"PTTL", key)
             return out
 
         for index in range(last + 1):
             batch = [k if isinstance(k, bytes) else k.encode() for k in keys[index * self.chunk : (index + 1) * self.chunk]]
             payload = [cached(k) or request(k) for k in batch]
             if index == last:
-                payload.append(b"*1\r\n$4\r\nTIME\r\n")  # after the reads: never behind a state read here
+                payload.append(_TIME)  # after the reads: never behind a state read here
             buf = await resp.exchange(self.client, b"".join(payload))
             pos = _parse_batch(buf, len(batch), values, pttls)
             if index == last:
@@ -397,7 +181,7 @@ class Poller:
         # replies the regex matched (nine plain digit strings) whose settings are
         # cached and in force. Anything else goes through `build_row`, which
         # checks every rule of the script; both end in `limiter.model.refill`.
-        cache_get, last_get, nxt = _config_cache.get, rates._last.get, rates._next
+        cache_get, rate_of = _config_cache.get, rates.update
         append, row_of = rows.append, new_row
         for i, (user, values, pttl) in enumerate(zip(found.users, read.values, read.pttls)):
             if type(values) is tuple:  # the regex matched: nine plain digit strings, < 10**16
@@ -411,16 +195,8 @@ class Poller:
                         ceiling = settings.ceiling
                         if tokens <= ceiling and anchor <= MAX_SAFE_INT and granted <= MAX_SAFE_INT and denied <= MAX_SAFE_INT:
                             if tokens < ceiling:
-                                tokens = tokens_now(tokens, anchor, settings, now)
-                            nxt[user] = (granted, denied, now)
-                            previous = last_get(user)
-                            gps = dps = None
-                            if previous is not None and now > previous[2]:
-                                seconds = (now - previous[2]) / 1_000_000
-                                if granted >= previous[0]:
-                                    gps = (granted - previous[0]) / seconds
-                                if denied >= previous[1]:
-                                    dps = (denied - previous[1]) / seconds
+                                tokens = refilled(tokens, anchor, ceiling, settings.refill_count, settings.interval_us, now)[0]
+                            gps, dps = rate_of(user, granted, denied, now)
                             changes, other = values[9], values[10]
                             if changes is None and other is None:
                                 append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps))

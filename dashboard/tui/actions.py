@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ KEY_BAR: tuple[KeyEntry, ...] = (
 )
 
 
-def bindings(actions: tuple[Action, ...]) -> list[Binding]:
+def bindings(actions: tuple[Action, ...]) -> list[BindingType]:
     return [action.binding() for action in actions]
 
 

@@ -1,60 +1,48 @@
-"""`TbdashApp`: the live dashboard on any `Backend`.
+"""`TbdashApp`: the live dashboard on any `Backend`, and its controller.
 
-The app owns the polling loop and the writes; the screens only render and
-dispatch. Polling is a self-rescheduling worker: one poll at a time, the next
-one armed with a timer when the last one ends (after ``poll_interval``, or
-after a backoff when it failed), so polls never overlap and the UI never
-waits on Redis.
+The app owns the state (`TuiState`), the polling loop and the writes. Screens
+post requests (dashboard/tui/messages.py), which the handlers here apply to
+the state; then every open screen that renders the state (`StateView`) hears
+what changed. No screen calls into the app, and the app reaches into no widget.
+
+Polling is a self-rescheduling worker: one poll at a time, the next one armed
+with a timer when the last one ends (after ``poll_interval``, or after a
+backoff when it failed), so polls never overlap and the UI never waits on Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import replace
+from typing import Any, Callable
 
 from textual import work
 from textual.app import App
 from textual.timer import Timer
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from dashboard.core.errors import AuditWriteFailed
-from dashboard.core.protocol import Backend, LoadProgress, LoadSpec, Snapshot
+from dashboard.core.protocol import AuditEntry, Backend, LoadProgress, LoadSpec, LoadStream, Snapshot
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
+from dashboard.tui import messages as msg
 from dashboard.tui.commands import TbdashCommands
-from dashboard.tui.forms import changes
 from dashboard.tui.history import HistoryBook
-from dashboard.tui.messages import LoadFailed, LoadProgressed, PollFailed, SnapshotReady
+from dashboard.tui.notices import DONE, load_ended, who
 from dashboard.tui.polling import backoff, describe, is_disconnect, step_interval
 from dashboard.tui.reconnect import ReconnectProbe
 from dashboard.tui.screens.dashboard import DashboardScreen
-from dashboard.tui.screens.form_modal import FormModal
-from dashboard.tui.widgets.status_bar import Status
+from dashboard.tui.screens.help import open_help
+from dashboard.tui.state import Change, LoadRun, StateView, TuiState, load_fraction
 from limiter.config import BucketConfig
 
-
-@dataclass
-class LoadRun:
-    """The load fired from the dashboard (one at a time)."""
-
-    spec: LoadSpec
-    progress: LoadProgress | None = None
-    error: str | None = None
-    running: bool = True
-    stopping: bool = False
+__all__ = ["LoadRun", "TbdashApp", "load_fraction"]  # (LoadRun and load_fraction live in state.py)
 
 
-def load_fraction(run: LoadRun) -> float:
-    """How far the load is: requests sent of the target, or time elapsed of the duration."""
-    p = run.progress
-    if p is None:
-        return 0.0
-    target = getattr(p, "target", 0)
-    if target:
-        return min(1.0, p.sent / target)
-    return min(1.0, p.elapsed / run.spec.duration) if run.spec.duration else 1.0
+def _state_field(name: str) -> Any:
+    """``app.<name>`` reads (and, for tests and the CLI, sets) ``app.state.<name>``."""
+    return property(lambda app: getattr(app.state, name), lambda app, value: setattr(app.state, name, value))
 
 
 class TbdashApp(App[None]):
@@ -62,11 +50,7 @@ class TbdashApp(App[None]):
     SUB_TITLE = "token buckets"
     COMMANDS = App.COMMANDS | {TbdashCommands}
     BINDINGS = actions.bindings(actions.APP)
-    CSS = """
-    Screen {
-        background: $background;
-    }
-    """
+    CSS = "Screen { background: $background; }"
 
     #: Most rows the bucket table holds (the first ones in the sort order; a filter narrows the rest).
     max_rows: int = 500
@@ -86,33 +70,40 @@ class TbdashApp(App[None]):
     ) -> None:
         super().__init__()
         self.backend = backend
-        self.poll_interval = max(0.1, float(poll_interval))
-        self.read_only = bool(read_only or getattr(backend, "read_only", False))
-        self.paused = start_paused
-        self.clock = clock
-        self.history = HistoryBook(history_length)
-        self.snapshot: Snapshot | None = None
-        self.link = "connecting"  # connecting | live | disconnected | failing
-        self.error: str | None = None
-        self.failures = 0
-        self.retry_at: float | None = None  # monotonic time of the next retry
-        self.selected: dict[str, int] = {}  # graphed users → colour slot
-        self.load_run: LoadRun | None = None
-        self.polls = 0  # completed polls (good or bad), for tests and the curious
+        self.state = TuiState(
+            read_only=bool(read_only or backend.read_only),
+            poll_interval=max(0.1, float(poll_interval)),
+            paused=start_paused,
+            history=HistoryBook(history_length),
+            info=backend.info,
+            clock=clock,
+        )
         self._poll_timer: Timer | None = None
-        self.reconnect = ReconnectProbe(self)  # while disconnected: is the server back?
+        self.reconnect = ReconnectProbe(self, self.state, on_back=self.poll_now)  # while disconnected: is the server back?
         self._polling = False
         self._poll_again = False
         self._closing = False
         self._connected = False
         self._server_before_outage: str | None = None  # to tell a failover from a restart
-        self._load_stream: object | None = None
-        self._own_writes: dict[str, float] = {}  # user → when this dashboard last changed it
+        self._load_stream: LoadStream | None = None
+
+    # The state as attributes, for the tests and the curious (the state is the one copy).
+    snapshot = _state_field("snapshot")
+    link = _state_field("link")
+    error = _state_field("error")
+    retry_at = _state_field("retry_at")
+    polls = _state_field("polls")
+    paused = _state_field("paused")
+    read_only = _state_field("read_only")
+    poll_interval = _state_field("poll_interval")
+    selected = _state_field("selected")
+    history = _state_field("history")
+    load_run = _state_field("load_run")
 
     # ------------------------------------------------------------------ lifecycle
 
     def get_default_screen(self) -> DashboardScreen:
-        return DashboardScreen()
+        return DashboardScreen(self.state, self.backend, max_rows=self.max_rows)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick, name="status clock")
@@ -133,6 +124,13 @@ class TbdashApp(App[None]):
                 return screen
         return None
 
+    def changed(self, change: Change) -> None:
+        """Tell every open screen that renders the state what changed."""
+        self.state.info = self.backend.info
+        for screen in self.screen_stack:
+            if isinstance(screen, StateView):
+                screen.state_changed(change)
+
     # ------------------------------------------------------------------ polling
 
     def poll_now(self) -> None:
@@ -146,11 +144,12 @@ class TbdashApp(App[None]):
             self._poll_again = True
             return
         self._polling = True
-        self.retry_at = None
+        self.state.retry_at = None
         self._poll()
 
     @work(exclusive=True, group="poll", exit_on_error=False, description="poll Redis")
     async def _poll(self) -> None:
+        state = self.state
         try:
             if not self._connected:
                 await self._connect()
@@ -162,59 +161,40 @@ class TbdashApp(App[None]):
             if self._connected:  # re-learn the server on the way back: a failover moves the primary
                 self._connected = False
                 self._server_before_outage = self.backend.info.server
-            self.failures += 1
-            delay = backoff(self.failures)
-            self.post_message(PollFailed(describe(exc), disconnected=is_disconnect(exc), retry_in=delay, attempt=self.failures))
+            state.failures += 1
+            delay = backoff(state.failures)
+            self.post_message(msg.PollFailed(describe(exc), disconnected=is_disconnect(exc), retry_in=delay, attempt=state.failures))
             self._schedule(delay, failed=True)
         else:
-            self.failures = 0
-            self.post_message(SnapshotReady(snapshot))
-            self._schedule(self.poll_interval, failed=False)
+            state.failures = 0
+            self.post_message(msg.SnapshotReady(snapshot))
+            self._schedule(state.poll_interval, failed=False)
 
-    async def _connect(self) -> None:
-        """Learn the server version (and Sentinel primary) once, if the backend can (`RedisBackend.connect`)."""
-        connect = getattr(self.backend, "connect", None)
-        if connect is not None and (not self.backend.info.version or self._server_before_outage is not None):
-            await asyncio.wait_for(connect(), timeout=self.poll_timeout)
+    async def _connect(self) -> None:  # the server version (and Sentinel primary): once, and after an outage
+        if not self.backend.info.version or self._server_before_outage is not None:
+            await asyncio.wait_for(self.backend.connect(), timeout=self.poll_timeout)
         self._connected = True
 
     def _schedule(self, delay: float, *, failed: bool) -> None:
         self._polling = False
-        self.polls += 1
+        self.state.polls += 1
         if self._closing:
             return
         if self._poll_again:
             self._poll_again = False
             delay = 0.0
-        elif self.paused:
+        elif self.state.paused:
             return  # no polls while paused; `r` still polls once
-        self.retry_at = time.monotonic() + delay if failed else None
+        self.state.retry_at = time.monotonic() + delay if failed else None
         # Never a zero-length timer: Textual divides by the interval when a timer runs late.
         self._poll_timer = self.set_timer(max(delay, 0.01), self.poll_now, name="next poll")
 
-    def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        snapshot = message.snapshot
-        previous = self.snapshot
-        self.snapshot = snapshot
-        self.history.record(snapshot)
-        was_down = self.link in ("disconnected", "failing")
-        self.link = "live"
-        self.error = None
+    def on_snapshot_ready(self, message: msg.SnapshotReady) -> None:
+        state = self.state
+        was_down = state.down
+        state.take(message.snapshot)
         self.reconnect.stop()
-        if self.selected:
-            present = {b.user for b in snapshot.buckets}
-            for user in [u for u in self.selected if u not in present]:
-                del self.selected[user]
-        dashboard = self.dashboard
-        if dashboard is not None:
-            if previous is not None:
-                self._notice_outside_changes(dashboard, snapshot)
-            dashboard.banner.clear_problem()
-            dashboard.render_snapshot(snapshot, stale=False)
-        for screen in self.screen_stack:  # an open edit or load dialog shows its bucket live
-            if isinstance(screen, FormModal):
-                screen.follow(snapshot)
-        self.update_status()
+        self.changed(Change.DATA | Change.STATUS)
         if was_down:
             before, now = self._server_before_outage, self.backend.info.server
             self._server_before_outage = None
@@ -223,166 +203,75 @@ class TbdashApp(App[None]):
             else:
                 self.notify("Connection to Redis is back.", severity="information", timeout=4)
 
-    def _notice_outside_changes(self, dashboard: DashboardScreen, snapshot: Snapshot) -> None:
-        """Tell the operator when a bucket on screen changed settings without this dashboard (another operator, a deploy)."""
-        table = dashboard.table
-        watched = set(table.shown_users) | set(self.selected)
-        if not watched:
-            return
-        now = time.monotonic()
-        notes: list[str] = []
-        for row in snapshot.buckets:
-            if row.user not in watched:
-                continue
-            old = table.bucket(row.user)
-            if old is None or (old.config == row.config and old.overridden == row.overridden):
-                continue
-            if now - self._own_writes.get(row.user, -1e9) < 10.0:
-                continue  # our own change, already reported
-            parts = [f"{field} {before} → {after}" for field, before, after in changes(old.config, row.config)]
-            if old.overridden != row.overridden:
-                parts.append("operator settings " + ("set" if row.overridden else "dropped"))
-            notes.append(f"{fmt.safe_str(row.user, width=40)}: {', '.join(parts)}")
-        if not notes:
-            return
-        if len(notes) > 3:
-            notes = notes[:2] + [f"… and {len(notes) - 2} more buckets"]
-        self.notify("\n".join(notes), title="Settings changed outside this dashboard", severity="warning", timeout=8, markup=False)
-
-    def on_poll_failed(self, message: PollFailed) -> None:
-        first = self.link not in ("disconnected", "failing")
-        self.link = "disconnected" if message.disconnected else "failing"
-        self.error = fmt.redact(message.error)
-        dashboard = self.dashboard
-        if dashboard is not None and first and self.snapshot is not None:
-            dashboard.render_snapshot(self.snapshot, stale=True)
-        if message.disconnected and not self.paused:
+    def on_poll_failed(self, message: msg.PollFailed) -> None:
+        state = self.state
+        state.info = self.backend.info  # the probe below knocks at this server
+        first = not state.down
+        state.link = "disconnected" if message.disconnected else "failing"
+        state.error = fmt.redact_message(message.error)
+        if message.disconnected and not state.paused:
             self.reconnect.start()
-        self._show_problem()
-        self.update_status()
+        self.changed((Change.STALE if first and state.snapshot is not None else Change(0)) | Change.PROBLEM | Change.STATUS)
         if first:
-            self.notify(f"Redis poll failed: {fmt.safe_str(self.error)}", title="DISCONNECTED" if message.disconnected else "POLL FAILED", severity="error", timeout=6, markup=False)
-
-    def _show_problem(self) -> None:
-        dashboard = self.dashboard
-        if dashboard is None or self.error is None:
-            return
-        retry_in = None
-        if self.retry_at is not None:
-            retry_in = max(0.0, self.retry_at - time.monotonic())
-        elif self.paused:
-            retry_in = None
-        dashboard.banner.show_problem(
-            title="DISCONNECTED" if self.link == "disconnected" else "POLL FAILED",
-            error=self.error + (" · paused: r retries" if self.paused else ""),
-            retry_in=retry_in,
-            attempt=self.failures + 1,
-            stale_for=self.stale_for(),
-        )
-
-    def stale_for(self) -> float | None:
-        """Seconds since the data shown was read, while it is stale (None while live)."""
-        if self.snapshot is None or self.link == "live":
-            return None
-        return max(0.0, self.clock() - self.snapshot.taken_at)
+            self.notify(f"Redis poll failed: {fmt.safe_str(state.error)}", title="DISCONNECTED" if message.disconnected else "POLL FAILED", severity="error", timeout=6, markup=False)
 
     def _tick(self) -> None:
-        if self.link in ("disconnected", "failing"):
-            self._show_problem()
-            self.update_status()
-            dashboard = self.dashboard
-            if dashboard is not None:
-                dashboard.render_graph()  # its right edge says how old the data is
+        if self.state.down:
+            self.changed(Change.PROBLEM | Change.STATUS | Change.CLOCK)  # the graph's right edge says how old the data is
 
-    def update_status(self) -> None:
-        dashboard = self.dashboard
-        if dashboard is None:
-            return
-        snapshot = self.snapshot
-        run = self.load_run
-        load = None
-        if run is not None and run.running:
-            done = load_fraction(run) * 100
-            load = f"{fmt.safe_str(run.spec.user, width=20)} {min(done, 100):.0f}%"
-        table = dashboard.table
-        dashboard.set_status(
-            Status(
-                info=self.backend.info,
-                link=self.link,
-                paused=self.paused,
-                read_only=self.read_only,
-                stale_for=self.stale_for(),
-                interval=self.poll_interval,
-                latency_ms=snapshot.latency_ms if snapshot else None,
-                poll_seconds=snapshot.poll_seconds if snapshot else None,
-                buckets=len(snapshot.buckets) if snapshot else None,
-                shown=table.matched if snapshot and table.pattern else None,
-                invalid=len(snapshot.invalid) if snapshot else 0,
-                load=load,
-            )
-        )
-        dashboard.update_keys()  # Pause reads Resume while paused (repaints only on a change)
+    # ------------------------------------------------------------------ the operator's requests
 
-    # ------------------------------------------------------------------ controls
-
-    def toggle_pause(self) -> None:
-        self.paused = not self.paused
-        if self.paused:
+    def on_pause_toggled(self, message: msg.PauseToggled) -> None:
+        state = self.state
+        state.paused = not state.paused
+        if state.paused:
             self.reconnect.stop()
             if self._poll_timer is not None:
                 self._poll_timer.stop()
                 self._poll_timer = None
-            self.retry_at = None
+            state.retry_at = None
             self.notify("Paused: no polls until p (r polls once).", timeout=3)
         else:
             self.poll_now()
-        if self.error:
-            self._show_problem()
-        self.update_status()
+        self.changed((Change.PROBLEM if state.error else Change(0)) | Change.STATUS)
 
-    def step_interval(self, direction: int) -> None:
-        self.poll_interval = step_interval(self.poll_interval, direction)
-        self.update_status()
-        self.notify(f"Refresh every {fmt.seconds(self.poll_interval)}.", timeout=2)
-        if not self.paused and self._poll_timer is not None and self.link == "live":
+    def on_refresh_requested(self, message: msg.RefreshRequested) -> None:
+        self.poll_now()
+
+    def on_interval_stepped(self, message: msg.IntervalStepped) -> None:
+        state = self.state
+        state.poll_interval = step_interval(state.poll_interval, message.direction)
+        self.changed(Change.STATUS)
+        self.notify(f"Refresh every {fmt.seconds(state.poll_interval)}.", timeout=2)
+        if not state.paused and self._poll_timer is not None and state.link == "live":
             self._poll_timer.stop()
-            self._poll_timer = self.set_timer(self.poll_interval, self.poll_now, name="next poll")
+            self._poll_timer = self.set_timer(state.poll_interval, self.poll_now, name="next poll")
 
-    def toggle_selected(self, user: str) -> None:
-        if user in self.selected:
-            del self.selected[user]
-        else:
-            used = set(self.selected.values())
-            self.selected[user] = next(i for i in range(len(self.selected) + 1) if i not in used)
-        self._selection_changed()
+    def on_graph_toggled(self, message: msg.GraphToggled) -> None:
+        self.state.toggle_selected(message.user)
+        self.changed(Change.SELECTION)
 
-    def clear_selected(self) -> None:
-        self.selected.clear()
-        self._selection_changed()
+    def on_graph_cleared(self, message: msg.GraphCleared) -> None:
+        self.state.selected.clear()
+        self.changed(Change.SELECTION)
 
-    def _selection_changed(self) -> None:
-        dashboard = self.dashboard
-        if dashboard is not None:
-            dashboard.table.set_selected(self.selected)
-            dashboard.render_graph()
-            dashboard.update_keys()
+    def on_change_requested(self, message: msg.ChangeRequested) -> None:
+        self.write(message.verb, message.user, old=message.old, new=message.new)
 
     # ------------------------------------------------------------------ writes
 
     def write(self, verb: str, user: str, *, old: BucketConfig | None = None, new: BucketConfig | None = None) -> None:
         """configure | unconfigure | reset | delete, in a worker; the result is notified."""
-        if self.read_only:
+        if not self.state.permits(verb):
             self.notify("Read-only: nothing was changed.", severity="warning")
             return
-        self._write(verb, user, old, new)
+        self._write(verb, user, new)
 
     @work(group="write", exit_on_error=False, description="write to Redis")
-    async def _write(self, verb: str, user: str, old: BucketConfig | None, new: BucketConfig | None) -> None:
-        now = time.monotonic()
-        self._own_writes = {u: t for u, t in self._own_writes.items() if now - t < 10.0}  # only recent ones matter
-        self._own_writes[user] = now
+    async def _write(self, verb: str, user: str, new: BucketConfig | None) -> None:
+        self.state.note_write(user)
         try:
-            entry: object = True
+            entry: AuditEntry | None | bool = True
             if verb == "configure":
                 assert new is not None
                 # create=False: a bucket that expired since the poll is not re-created by an edit.
@@ -396,143 +285,114 @@ class TbdashApp(App[None]):
             else:
                 raise ValueError(f"unknown change {verb!r}")
         except AuditWriteFailed as exc:  # the change is live; only its audit entry is missing
-            self.notify(f"{fmt.safe_str(user, width=40)}: {verb} applied, but the audit entry could not be written: {fmt.safe_str(fmt.redact(str(exc.cause)))}", title="Not audited", severity="warning", timeout=10, markup=False)
+            self.notify(f"{who(user)}: {verb} applied, but the audit entry could not be written: {fmt.safe_str(fmt.redact_message(str(exc.cause)))}", title="Not audited", severity="warning", timeout=10, markup=False)
             self.poll_now()
             return
         except Exception as exc:
-            self.notify(f"{fmt.safe_str(user, width=40)}: {verb} failed — {fmt.safe_str(fmt.redact(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
+            self.notify(f"{who(user)}: {verb} failed — {fmt.safe_str(fmt.redact_message(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
             return
         if entry is None:  # the backend found nothing to change: nothing written, nothing audited
-            self.notify(f"{fmt.safe_str(user, width=40)}: nothing changed (already so); nothing audited.", title="No change", timeout=4, markup=False)
-            self.poll_now()
-            return
-        done = {
-            "configure": "new settings applied",
-            "unconfigure": "operator settings dropped, defaults apply",
-            "reset": "refilled to max_tokens",
-            "delete": "bucket deleted",
-        }[verb]
-        self.notify(f"{fmt.safe_str(user, width=40)}: {done} (audited).", title="Applied", timeout=4, markup=False)
+            self.notify(f"{who(user)}: nothing changed (already so); nothing audited.", title="No change", timeout=4, markup=False)
+        else:
+            self.notify(f"{who(user)}: {DONE[verb]} (audited).", title="Applied", timeout=4, markup=False)
         self.poll_now()
 
     # ------------------------------------------------------------------ load
 
-    def start_load(self, spec: LoadSpec) -> None:
-        if self.read_only:
+    def on_load_requested(self, message: msg.LoadRequested) -> None:
+        state, spec = self.state, message.spec
+        if not state.permits("load"):
             return
-        if self.load_run is not None and self.load_run.running:
+        if state.load_running:
             self.notify("A load is already running.", severity="warning")
             return
-        self.load_run = LoadRun(spec)
+        state.load_run = LoadRun(spec)
         self._load(spec)
-        self._load_changed()
+        self.changed(Change.LOAD | Change.STATUS)
 
-    def stop_load(self) -> None:
+    def on_load_stop_requested(self, message: msg.LoadStopRequested) -> None:
         """Stop the running load: gracefully first (in-flight requests answer), at once when asked again."""
-        run = self.load_run
+        run = self.state.load_run
         if run is None or not run.running:
             return
-        cancel = getattr(self._load_stream, "cancel", None)
-        if cancel is not None and not run.stopping:
-            run.stopping = True
-            cancel()
+        stream, stopping = self._load_stream, run.stopping
+        run.stopping = True
+        if stream is not None and not stopping:
+            stream.cancel()
         else:
-            run.stopping = True
             for worker in self.workers:
                 if worker.group == "load" and not worker.is_finished:
                     worker.cancel()
-        self._load_changed()
+        self.changed(Change.LOAD | Change.STATUS)
 
     @work(exclusive=True, group="load", exit_on_error=False, description="fire load")
     async def _load(self, spec: LoadSpec) -> None:
         def ended(last: LoadProgress | None, *, cancelled: bool) -> LoadProgress:
-            final = getattr(stream, "final", None) if stream is not None else None
-            if final is not None:
-                return final
+            if stream is not None and stream.final is not None:
+                return stream.final
             if last is not None:
                 return replace(last, done=True, cancelled=cancelled)
             return LoadProgress(spec, 0.0, 0, 0, 0, 0, None, None, 0.0, done=True, cancelled=cancelled)
 
-        stream = None
+        stream: LoadStream | None = None
         last: LoadProgress | None = None
         try:
-            check = getattr(self.backend, "check_load", None)
-            if check is not None:
-                # Refuses what can never succeed, before any request; the bucket it returns makes the
-                # load use the bucket's own stored settings, so a test load never rewrites a service's.
-                bucket = await check(spec)
-                stream = self.backend.load(spec, bucket=bucket)
-            else:
-                stream = self.backend.load(spec)
-            self._load_stream = stream
+            # Refuses what can never succeed, before any request; the bucket it returns makes the
+            # load use the bucket's own stored settings, so a test load never rewrites a service's.
+            bucket = await self.backend.check_load(spec)
+            stream = self._load_stream = self.backend.load(spec, bucket=bucket)
             async for progress in stream:
                 last = progress
-                self.post_message(LoadProgressed(progress))
+                self.post_message(msg.LoadProgressed(progress))
                 if progress.done:
                     break
             if last is None or not last.done:
-                self.post_message(LoadProgressed(ended(last, cancelled=False)))
+                self.post_message(msg.LoadProgressed(ended(last, cancelled=False)))
         except asyncio.CancelledError:
-            self.post_message(LoadProgressed(ended(last, cancelled=True)))
+            self.post_message(msg.LoadProgressed(ended(last, cancelled=True)))
             raise
         except Exception as exc:
-            self.post_message(LoadFailed(describe(exc)))
+            self.post_message(msg.LoadFailed(describe(exc)))
         finally:
             self._load_stream = None
-            closer = getattr(stream, "aclose", None)
-            if closer is not None:
+            if stream is not None:
                 try:
-                    await closer()
+                    await stream.aclose()
                 except Exception:
                     pass
 
-    def on_load_progressed(self, message: LoadProgressed) -> None:
-        run = self.load_run
+    def on_load_progressed(self, message: msg.LoadProgressed) -> None:
+        run = self.state.load_run
         if run is None:
             return
         run.progress = message.progress
         if message.progress.done:
             run.running = False
-            p = message.progress
-            verb = "stopped" if p.cancelled else "done"
-            self.notify(f"Load on {fmt.safe_str(p.spec.user, width=40)} {verb}: {p.sent} sent, {p.granted} granted, {p.denied} denied, {p.errors} errors.", title="Load", timeout=6, markup=False)
+            self.notify(load_ended(message.progress), title="Load", timeout=6, markup=False)
             self.poll_now()
-        self._load_changed()
+        self.changed(Change.LOAD | Change.STATUS)
 
-    def on_load_failed(self, message: LoadFailed) -> None:
-        run = self.load_run
+    def on_load_failed(self, message: msg.LoadFailed) -> None:
+        run = self.state.load_run
         if run is None:
             return
-        run.error = fmt.redact(message.error)
+        run.error = fmt.redact_message(message.error)
         run.running = False
         self.notify(f"Load failed: {fmt.safe_str(run.error)}", severity="error", timeout=8, markup=False)
-        self._load_changed()
-
-    def _load_changed(self) -> None:
-        from dashboard.tui.screens.load import LoadModal
-
-        for screen in self.screen_stack:
-            if isinstance(screen, LoadModal) and self.load_run is not None:
-                screen.show_run(self.load_run)
-        self.update_status()
+        self.changed(Change.LOAD | Change.STATUS)
 
     # ------------------------------------------------------------------ app actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in actions.MUTATING and self.read_only:
-            return False
-        return True
+        return self.state.permits(action)
 
     def action_help(self) -> None:
-        from dashboard.tui.screens.help import HelpScreen
-
-        if not any(isinstance(s, HelpScreen) for s in self.screen_stack):
-            self.push_screen(HelpScreen())
+        open_help(self, read_only=self.state.read_only)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Workers report through messages; an unexpected crash still must not go unseen.
         worker = event.worker
-        if event.state.name == "ERROR" and worker.group not in ("poll",):
-            self.notify(f"{worker.description or worker.name} failed: {fmt.safe_str(fmt.redact(str(worker.error)))}", severity="error", markup=False)
-        if worker.group == "poll" and event.state.name in ("ERROR",):
+        if event.state == WorkerState.ERROR and worker.group != "poll":
+            self.notify(f"{worker.description or worker.name} failed: {fmt.safe_str(fmt.redact_message(str(worker.error)))}", severity="error", markup=False)
+        if worker.group == "poll" and event.state == WorkerState.ERROR:
             self._polling = False

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from dashboard.tui import actions
+from dashboard.tui.screens.dashboard import DashboardScreen
 
 
 class TbdashCommands(Provider):
     """Every action of the action table that `check_action` allows (so none that write in read-only mode)."""
 
-    def _available(self):
-        from dashboard.tui.screens.dashboard import DashboardScreen
-
+    def _available(self) -> Iterator[tuple[actions.Action, Callable[[], object]]]:
         app = self.app
         dashboard = next((s for s in reversed(app.screen_stack) if isinstance(s, DashboardScreen)), None)
         for action in actions.DASHBOARD:

@@ -12,7 +12,6 @@ string, for notifications sent with ``markup=False``).
 from __future__ import annotations
 
 import math
-import re
 
 from rich.cells import cell_len, get_character_cell_size
 from rich.style import StyleType
@@ -20,6 +19,7 @@ from rich.text import Text
 
 from dashboard.core.untrusted import pieces, shown
 from limiter.config import BucketConfig
+from limiter.redaction import redact_message
 
 #: How the escape of an invisible or control character looks (``\x1b``, ``\u202e``): set apart from
 #: the text around it, so a literal backslash in an id cannot pass for an escape.
@@ -30,6 +30,8 @@ FILL_LOW = 0.2  # below this a bucket is (nearly) empty: its users are being thr
 FILL_MID = 0.5
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+redact = redact_message  # its older name here (limiter/redaction.py is the one place)
 
 
 def fill_style(fill: float, *, low: str = "red", mid: str = "yellow", high: str = "green") -> str:
@@ -118,12 +120,6 @@ def fill_bar(fill: float, width: int, style: str) -> Text:
     text = Text(bar, style=style)
     text.append(f"{fill * 100:4.0f}%", style=style)
     return text
-
-
-def redact(message: str) -> str:
-    """Remove credentials from an error message (URLs with user:password@, password=...)."""
-    message = re.sub(r"(\w[\w+.-]*://)[^@/\s]*@", r"\1***@", message)
-    return re.sub(r"(?i)(password|passwd|pwd|auth)(\s*[=:]\s*)\S+", r"\1\2***", message)
 
 
 def ago(delta: float) -> str:

@@ -1,4 +1,6 @@
-"""Typed messages the workers post to the app.
+"""Typed messages upward: the workers' results, and the operator's requests from the screens.
+
+The app is the only handler; it changes the state (dashboard/tui/state.py).
 
 High-rate messages (`SnapshotReady`, `LoadProgressed`) replace an unprocessed
 predecessor of the same kind, so a slow screen only ever renders the newest.
@@ -8,7 +10,8 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from dashboard.core.protocol import LoadProgress, Snapshot
+from dashboard.core.protocol import LoadProgress, LoadSpec, Snapshot
+from limiter.config import BucketConfig
 
 
 class SnapshotReady(Message):
@@ -50,3 +53,58 @@ class LoadFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+# ---------------------------------------------------------------------------- the operator's requests
+# Posted by the screens (they bubble up to the app, which applies them to the state).
+
+
+class PauseToggled(Message):
+    """Pause polling, or resume it."""
+
+
+class RefreshRequested(Message):
+    """Poll now (also while paused)."""
+
+
+class IntervalStepped(Message):
+    """One step faster (-1) or slower (+1)."""
+
+    def __init__(self, direction: int) -> None:
+        super().__init__()
+        self.direction = direction
+
+
+class GraphToggled(Message):
+    """Add the user to the graph, or take them off it."""
+
+    def __init__(self, user: str) -> None:
+        super().__init__()
+        self.user = user
+
+
+class GraphCleared(Message):
+    """No graphed users (the graph follows the cursor again)."""
+
+
+class ChangeRequested(Message):
+    """configure | unconfigure | reset | delete one bucket (confirmed by the operator)."""
+
+    def __init__(self, verb: str, user: str, *, old: BucketConfig | None = None, new: BucketConfig | None = None) -> None:
+        super().__init__()
+        self.verb = verb
+        self.user = user
+        self.old = old
+        self.new = new
+
+
+class LoadRequested(Message):
+    """Fire this load."""
+
+    def __init__(self, spec: LoadSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+
+class LoadStopRequested(Message):
+    """Stop the running load (gracefully first, at once when asked again)."""

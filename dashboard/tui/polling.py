@@ -6,6 +6,9 @@ import asyncio
 
 from redis import exceptions as rexc
 
+from dashboard.core.errors import CoreError
+from dashboard.core.failures import explain
+from dashboard.core.untrusted import shown
 from limiter.errors import RedisUnavailable
 
 INTERVAL_STEPS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -43,10 +46,6 @@ def is_disconnect(exc: BaseException) -> bool:
 def describe(exc: BaseException) -> str:
     """One line for the banner: what went wrong and where, never a class name, a client repr or a timeout
     for what was a refusal (`dashboard.core.failures.explain`)."""
-    from dashboard.core.errors import CoreError
-    from dashboard.core.failures import explain
-    from dashboard.core.untrusted import shown
-
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not isinstance(exc, rexc.RedisError) and not str(exc):
         return "the poll timed out"
     if isinstance(exc, CoreError):  # the core's own messages (read-only, no such bucket, ...)

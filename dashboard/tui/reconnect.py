@@ -11,19 +11,20 @@ Sentinel service before its primary is known) are not probed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Callable
 
+from textual.app import App
 from textual.timer import Timer
 
 from dashboard.tui.polling import PROBE_EVERY, probe_address, reachable
-
-if TYPE_CHECKING:
-    from dashboard.tui.app import TbdashApp
+from dashboard.tui.state import TuiState
 
 
 class ReconnectProbe:
-    def __init__(self, app: TbdashApp) -> None:
-        self.app = app
+    def __init__(self, app: App[None], state: TuiState, *, on_back: Callable[[], None]) -> None:
+        self.app = app  # for its timers and workers
+        self.state = state
+        self.on_back = on_back  # poll now
         self._timer: Timer | None = None
         self._address: tuple[str, int] | str | None = None
         self._saw_down = False  # a probe was refused since probing began
@@ -37,7 +38,7 @@ class ReconnectProbe:
     def start(self) -> None:
         if self._timer is not None:
             return
-        self._address = probe_address(self.app.backend.info.server)
+        self._address = probe_address(self.state.info.server)
         if self._address is None:
             return
         self._saw_down = False
@@ -49,12 +50,12 @@ class ReconnectProbe:
             self._timer = None
 
     def _tick(self) -> None:
-        app = self.app
-        if app.link != "disconnected" or app.paused or self._address is None:
+        state = self.state
+        if state.link != "disconnected" or state.paused or self._address is None:
             self.stop()
         elif not self._in_flight:
             self._in_flight = True
-            app.run_worker(self._probe(self._address), group="probe", exit_on_error=False, description="probe Redis")
+            self.app.run_worker(self._probe(self._address), group="probe", exit_on_error=False, description="probe Redis")
 
     async def _probe(self, address: tuple[str, int] | str) -> None:
         try:
@@ -62,9 +63,9 @@ class ReconnectProbe:
         finally:
             self._in_flight = False
             self.probes += 1
-        app = self.app
+        state = self.state
         if not up:
             self._saw_down = True
-        elif self._saw_down and app.link == "disconnected" and not app.paused:
+        elif self._saw_down and state.link == "disconnected" and not state.paused:
             self._saw_down = False
-            app.poll_now()
+            self.on_back()

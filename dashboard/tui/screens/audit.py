@@ -10,7 +10,7 @@ old value, → new value), and a single word wider than its column ends in
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 from rich.text import Text
 from textual import work
@@ -133,8 +133,9 @@ class AuditScreen(Screen):
         Binding("r", "reload", "Reload", tooltip="Read the audit stream again"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[int], Awaitable[list[AuditEntry]]]) -> None:
         super().__init__()
+        self.read = read  # the backend's `audit`: the newest entries, at most so many
         self.entries: list[AuditEntry] = []
         self._widths: tuple[int, ...] = ()
 
@@ -161,10 +162,10 @@ class AuditScreen(Screen):
     @work(exclusive=True, group="audit", exit_on_error=False)
     async def _load(self) -> None:
         try:
-            entries = await self.app.backend.audit(200)  # type: ignore[attr-defined]
+            entries = await self.read(200)
         except Exception as exc:  # Redis down: say so, keep the screen
             title = Text("Audit log — could not read it: ", style="bold red")
-            title.append_text(fmt.safe_text(fmt.redact(str(exc)), style="bold red"))
+            title.append_text(fmt.safe_text(fmt.redact_message(str(exc)), style="bold red"))
             self.query_one("#audit-title", Static).update(title)
             return
         self.show(entries)

@@ -1,12 +1,11 @@
 """The main screen: status bar, bucket table, invalid keys, token graph, filter, key bar.
 
-It renders what the app hands it (`render_snapshot`) and turns keys into app
-calls; it never talks to Redis itself.
+It renders the app's state (`state_changed`: the app says what changed) and
+turns keys into requests posted up to the app (dashboard/tui/messages.py); it
+never talks to Redis, and never changes the state itself.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events, on
@@ -16,22 +15,28 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from dashboard.core.protocol import BucketRow, Snapshot
+from dashboard.core.protocol import Backend, BucketRow
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
+from dashboard.tui import messages as msg
 from dashboard.tui.colours import theme_colours
+from dashboard.tui.notices import outside_changes
 from dashboard.tui.screens import confirm
+from dashboard.tui.screens.audit import AuditScreen
 from dashboard.tui.screens.confirm import ConfirmModal
+from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles
+from dashboard.tui.screens.edit import EditBucketModal
+from dashboard.tui.screens.help import open_help
+from dashboard.tui.screens.load import LoadModal
+from dashboard.tui.state import Change, TuiState
 from dashboard.tui.widgets.banner import ConnectionBanner
-from dashboard.tui.widgets.bucket_table import COLUMNS, BucketTable, SortSpec
+from dashboard.tui.widgets.bucket_table import BucketTable, SortSpec
 from dashboard.tui.widgets.filter_bar import FilterBar
 from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.key_bar import KeyBar, KeyItem
 from dashboard.tui.widgets.status_bar import StatusBar
 from dashboard.tui.widgets.token_graph import Series, TokenGraph
-
-if TYPE_CHECKING:
-    from dashboard.tui.app import TbdashApp
+from limiter.config import BucketConfig
 
 FILTER_KEYS = (
     KeyItem("enter", "Keep filter", "enter"),
@@ -41,60 +46,19 @@ FILTER_KEYS = (
 WIDE = 180  # at least this many columns: table and graph side by side
 
 
-class DashboardScreen(Screen):
-    DEFAULT_CSS = """
-    DashboardScreen {
-        layout: vertical;
-    }
-    DashboardScreen #top {
-        dock: top;
-        height: auto;
-    }
-    DashboardScreen #main {
-        layout: vertical;
-        height: 1fr;
-    }
-    DashboardScreen #left {
-        height: auto;
-        max-height: 60%;
-    }
-    DashboardScreen #left BucketTable {
-        height: auto;
-        max-height: 100%;
-    }
-    DashboardScreen TokenGraph {
-        height: 1fr;
-        min-height: 8;
-    }
-    DashboardScreen.-wide #main {
-        layout: horizontal;
-    }
-    DashboardScreen.-wide #left {
-        height: 1fr;
-        max-height: 100%;
-        width: 3fr;
-    }
-    DashboardScreen.-wide #left BucketTable {
-        height: 1fr;
-    }
-    DashboardScreen.-wide TokenGraph {
-        height: 1fr;
-        width: 2fr;
-    }
-    DashboardScreen BucketTable {
-        border: round $primary 60%;
-        border-title-align: left;
-        border-subtitle-align: right;
-        min-height: 5;
-    }
-    DashboardScreen BucketTable:focus {
-        border: round $primary;
-    }
-    """
+class DashboardScreen(Screen[None]):
+    DEFAULT_CSS = DASHBOARD_CSS
 
     BINDINGS = actions.bindings(actions.DASHBOARD)
     # Zoomed, the graph fills the middle; the state and the keys stay in view.
     ALLOW_IN_MAXIMIZED_VIEW = "#top, KeyBar"
+
+    def __init__(self, state: TuiState, backend: Backend, *, max_rows: int = 500) -> None:
+        super().__init__()
+        self.state = state
+        self.read_audit = backend.audit
+        self.max_rows = max_rows
+        self.default = backend.default  # what `unconfigure` applies, shown in its confirmation
 
     def compose(self) -> ComposeResult:
         with Vertical(id="top"):
@@ -102,15 +66,11 @@ class DashboardScreen(Screen):
             yield ConnectionBanner()
         with Container(id="main"):
             with Vertical(id="left"):
-                yield BucketTable(max_rows=getattr(self.app, "max_rows", 500), id="buckets")
+                yield BucketTable(max_rows=self.max_rows, id="buckets")
                 yield InvalidKeys(id="invalid")
             yield TokenGraph(id="graph")
         yield FilterBar(id="filter")
         yield KeyBar(id="keys")
-
-    @property
-    def tbdash(self) -> TbdashApp:
-        return self.app  # type: ignore[return-value]
 
     @property
     def table(self) -> BucketTable:
@@ -124,12 +84,11 @@ class DashboardScreen(Screen):
         self._title_table()
         self._resized(self.app.size.width)
         self.update_keys()
-        app = self.tbdash
-        if app.snapshot is not None:
-            self.render_snapshot(app.snapshot, stale=app.link != "live")
-        app.update_status()
+        if self.state.snapshot is not None:
+            self.render_snapshot(stale=self.state.link != "live")
+        self.update_status()
 
-    def on_resize(self, event) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self._resized(event.size.width)
 
     def _resized(self, width: int) -> None:
@@ -137,12 +96,55 @@ class DashboardScreen(Screen):
 
     # ------------------------------------------------------------------ rendering
 
-    def render_snapshot(self, snapshot: Snapshot | None, *, stale: bool) -> None:
-        app = self.tbdash
+    def state_changed(self, change: Change) -> None:
+        """The app changed the state: render what changed."""
+        if not self.ready:
+            return
+        state = self.state
+        if Change.DATA in change:
+            if state.previous is not None and state.snapshot is not None:
+                notes = outside_changes(state, state.previous, state.snapshot, [*self.table.shown_users, *state.selected])
+                if notes:
+                    self.notify(notes, title="Settings changed outside this dashboard", severity="warning", timeout=8, markup=False)
+            self.banner.clear_problem()
+            self.render_snapshot(stale=False)
+        if Change.STALE in change:
+            self.render_snapshot(stale=True)
+        if Change.PROBLEM in change:
+            self.show_problem()
+        if Change.SELECTION in change:
+            self.table.set_selected(state.selected)
+        if change & (Change.SELECTION | Change.CLOCK):
+            self.render_graph()
+        if Change.SELECTION in change:
+            self.update_keys()
+        if Change.STATUS in change:
+            self.update_status()
+
+    def show_problem(self) -> None:
+        state = self.state
+        if state.error is None:
+            return
+        self.banner.show_problem(
+            title="DISCONNECTED" if state.link == "disconnected" else "POLL FAILED",
+            error=state.error + (" · paused: r retries" if state.paused else ""),
+            retry_in=state.retry_in(),
+            attempt=state.failures + 1,
+            stale_for=state.stale_for(),
+        )
+
+    def update_status(self) -> None:
         table = self.table
+        self.query_one(StatusBar).status = status_of(self.state, shown=table.matched if table.pattern else None)
+        self.update_keys()  # Pause reads Resume while paused (repaints only on a change)
+
+    def render_snapshot(self, *, stale: bool) -> None:
+        state = self.state
+        table = self.table
+        snapshot = state.snapshot
         if snapshot is not None:
             with self.app.batch_update():
-                table.show(snapshot.buckets, levels=app.history.levels, selected=app.selected, stale=stale)
+                table.show(snapshot.buckets, levels=state.history.levels, selected=state.selected, stale=stale)
                 self.query_one(InvalidKeys).show(snapshot.invalid)
         self._title_table()
         self.render_graph()
@@ -174,77 +176,46 @@ class DashboardScreen(Screen):
         return self.app.check_action(name, ())
 
     def _toggled(self, name: str) -> bool:
-        return name == "toggle_pause" and self.tbdash.paused
+        return name == "toggle_pause" and self.state.paused
 
     _own_actions = frozenset(a.name for a in actions.DASHBOARD)
 
     def render_graph(self) -> None:
         """The graphed users (picked with space), or the user under the cursor when none are picked."""
-        app = self.tbdash
+        state = self.state
         table = self.table
-        users = list(app.selected) or ([table.current_user] if table.current_user else [])
-        app.history.watch([*users, *table.shown_users])  # history for the rows held and the graphed users
-        newest = app.history.newest
+        users = list(state.selected) or ([table.current_user] if table.current_user else [])
+        state.history.watch([*users, *table.shown_users])  # history for the rows held and the graphed users
+        newest = state.history.newest
         series: list[Series] = []
         for user in users:
-            history = app.history.get(user)
+            history = state.history.get(user)
             row = table.bucket(user)
             ceiling = row.ceiling if row else history.ceiling
             ago = [newest - t for t in history.times] if newest is not None else []
-            series.append(Series(user, ago, history.tokens, ceiling, app.selected.get(user, 0)))
+            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0)))
         oldest = max((s.ago[0] for s in series if s.ago), default=0.0)
-        span = max(oldest, 10 * app.poll_interval, 10.0)
+        span = max(oldest, 10 * state.poll_interval, 10.0)
         graph = self.query_one(TokenGraph)
-        if app.snapshot is None:
+        if state.snapshot is None:
             empty = "waiting for the first poll…"
-        elif not app.snapshot.buckets:
+        elif not state.snapshot.buckets:
             empty = "no buckets under this prefix yet"
         else:
             empty = "no history yet for this user"
-        age = app.stale_for() or 0.0  # stale data: the right edge is that old, not "now"
+        age = state.stale_for() or 0.0  # stale data: the right edge is that old, not "now"
         graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
 
     def _details(self, row: BucketRow | None) -> Text:
-        if row is None:
-            return Text("")
-        c = row.config
-        text = Text()
-        text.append_text(fmt.safe_text(row.user, style="bold", width=20))
-        if row.callers_disagree and row.other_default is not None:  # first: it is what the operator must act on
-            o = row.other_default
-            text.append(
-                f" services disagree: {c.max_tokens}+{c.burst} {fmt.refill(c)} vs {o.max_tokens}+{o.burst} {fmt.refill(o)}"
-                f" ({row.default_changes}×) ·",
-                style=f"bold {theme_colours(self.app).mid}",
-            )
-        text.append(f" max {c.max_tokens}+{c.burst} · {fmt.refill(c)} · ")
-        text.append(f"granted {row.granted} denied {row.denied}")
-        text.append(" · operator" if row.overridden else " · default")
-        if row.ttl_ms is not None:
-            text.append(f" · ttl {fmt.ago(row.ttl_ms / 1000)}")
-        text.append(" ")
-        return text
+        return bucket_details(row, disagree_style=f"bold {theme_colours(self.app).mid}")
 
     def _title_table(self) -> None:
         table = self.table
-        sort = table.sort_spec
-        header = {key: label for key, label, *_ in COLUMNS}
-        title = Text("buckets", style="bold")
-        if table.pattern:
-            title.append("  filter ")
-            title.append_text(fmt.safe_text(table.pattern, style="bold reverse", width=30, escape_style="underline"))
-            title.append(f" {table.matched} match")
-        if table.truncated:
-            title.append(f"  first {table.row_count} of {table.matched} by sort; / narrows", style="italic")
+        title, subtitle = table_titles(table)
         if title != table.border_title:  # setting a title repaints the whole table
             table.border_title = title
-        position = f"{table.cursor_row + 1}/{table.row_count} · " if table.row_count else ""
-        subtitle = Text(f"{position}sort {header.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
         if subtitle != table.border_subtitle:
             table.border_subtitle = subtitle
-
-    def set_status(self, status) -> None:
-        self.query_one(StatusBar).status = status
 
     @property
     def banner(self) -> ConnectionBanner:
@@ -267,7 +238,7 @@ class DashboardScreen(Screen):
     def _filtered(self, event: FilterBar.PatternChanged) -> None:
         self.table.set_filter(event.pattern)
         self._title_table()
-        self.tbdash.update_status()
+        self.update_status()
         if event.done:
             self.table.focus()
         self.render_graph()
@@ -275,8 +246,7 @@ class DashboardScreen(Screen):
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        app = self.tbdash
-        if action in actions.MUTATING and app.read_only:
+        if not self.state.permits(action):
             return False
         if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph"):
             row = self.table.bucket(self.table.current_user)
@@ -284,7 +254,7 @@ class DashboardScreen(Screen):
                 return None
             if action == "unconfigure" and not row.overridden:
                 return None
-        if action == "clear_graph" and not app.selected:
+        if action == "clear_graph" and not self.state.selected:
             return None
         return True
 
@@ -295,19 +265,19 @@ class DashboardScreen(Screen):
         return row
 
     def action_help(self) -> None:
-        self.tbdash.action_help()
+        open_help(self.app, read_only=self.state.read_only)
 
     def action_toggle_pause(self) -> None:
-        self.tbdash.toggle_pause()
+        self.post_message(msg.PauseToggled())
 
     def action_refresh_now(self) -> None:
-        self.tbdash.poll_now()
+        self.post_message(msg.RefreshRequested())
 
     def action_faster(self) -> None:
-        self.tbdash.step_interval(-1)
+        self.post_message(msg.IntervalStepped(-1))
 
     def action_slower(self) -> None:
-        self.tbdash.step_interval(+1)
+        self.post_message(msg.IntervalStepped(+1))
 
     def action_filter(self) -> None:
         bar = self.query_one(FilterBar)
@@ -326,10 +296,10 @@ class DashboardScreen(Screen):
     def action_toggle_graph(self) -> None:
         user = self.table.current_user
         if user is not None:
-            self.tbdash.toggle_selected(user)
+            self.post_message(msg.GraphToggled(user))
 
     def action_clear_graph(self) -> None:
-        self.tbdash.clear_selected()
+        self.post_message(msg.GraphCleared())
 
     def action_zoom_graph(self) -> None:
         if self.maximized is not None:
@@ -348,58 +318,49 @@ class DashboardScreen(Screen):
             if widget is not None and widget.is_attached:
                 self.set_focus(widget, scroll_visible=False)
 
-    def action_load(self) -> None:
-        if self.tbdash.read_only:
-            return
-        from dashboard.tui.screens.load import LoadModal
+    # The writing actions: `check_action` (the state's read-only rule) lets none of them run in read-only mode.
 
-        run = self.tbdash.load_run
+    def action_load(self) -> None:
+        run = self.state.load_run
         if run is not None and run.running:
-            self.app.push_screen(LoadModal(self.table.bucket(run.spec.user)))
+            self.app.push_screen(LoadModal(self.state, self.table.bucket(run.spec.user)))
             return
         row = self._current()
         if row is not None:
-            self.app.push_screen(LoadModal(row))
+            self.app.push_screen(LoadModal(self.state, row))
 
     def action_edit(self) -> None:
-        if self.tbdash.read_only:
-            return
-        from dashboard.tui.screens.edit import EditBucketModal
-
         row = self._current()
         if row is None:
             return
 
-        def edited(config) -> None:
+        def edited(config: BucketConfig | None) -> None:
             if config is not None:
-                self.tbdash.write("configure", row.user, old=row.config, new=config)
+                self.post_message(msg.ChangeRequested("configure", row.user, old=row.config, new=config))
 
-        self.app.push_screen(EditBucketModal(row), edited)
+        self.app.push_screen(EditBucketModal(self.state, row), edited)
 
     def _confirm_then(self, verb: str, row: BucketRow, question: ConfirmModal) -> None:
         def decided(confirmed: bool | None) -> None:
             if confirmed:
-                self.tbdash.write(verb, row.user)
+                self.post_message(msg.ChangeRequested(verb, row.user))
 
         self.app.push_screen(question, decided)
 
     def action_reset(self) -> None:
-        row = self._current() if not self.tbdash.read_only else None
+        row = self._current()
         if row is not None:
             self._confirm_then("reset", row, confirm.reset_confirmation(row))
 
     def action_unconfigure(self) -> None:
-        row = self._current() if not self.tbdash.read_only else None
+        row = self._current()
         if row is not None:
-            default = getattr(self.tbdash.backend, "default", None)  # what `unconfigure` applies
-            self._confirm_then("unconfigure", row, confirm.unconfigure_confirmation(row, default))
+            self._confirm_then("unconfigure", row, confirm.unconfigure_confirmation(row, self.default))
 
     def action_delete(self) -> None:
-        row = self._current() if not self.tbdash.read_only else None
+        row = self._current()
         if row is not None:
             self._confirm_then("delete", row, confirm.delete_confirmation(row))
 
     def action_audit(self) -> None:
-        from dashboard.tui.screens.audit import AuditScreen
-
-        self.app.push_screen(AuditScreen())
+        self.app.push_screen(AuditScreen(self.read_audit))

@@ -14,6 +14,7 @@ from dashboard.tui import format as fmt
 from dashboard.tui.forms import BUCKET_FIELDS, config_fields, validate_bucket
 from dashboard.tui.screens.confirm import ConfirmModal, config_changes
 from dashboard.tui.screens.form_modal import FormModal
+from dashboard.tui.state import TuiState
 from limiter.config import BucketConfig
 
 HINTS = {
@@ -26,6 +27,8 @@ HINTS = {
 
 class EditBucketModal(FormModal[BucketConfig | None]):
     """Dismisses with the confirmed new settings, or None (nothing is written here)."""
+
+    row: BucketRow  # always a bucket (the form opens on the one under the cursor)
 
     DEFAULT_CSS = """
     EditBucketModal .field Label {
@@ -49,8 +52,8 @@ class EditBucketModal(FormModal[BucketConfig | None]):
         Binding("ctrl+s", "review", "Review", tooltip="Check the values and show old → new"),
     ]
 
-    def __init__(self, row: BucketRow) -> None:
-        super().__init__()
+    def __init__(self, state: TuiState, row: BucketRow) -> None:
+        super().__init__(state)
         self.row = row
         self.opened_with = row  # the settings the form was filled from
         self.values = config_fields(row.config)

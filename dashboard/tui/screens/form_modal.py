@@ -20,6 +20,7 @@ from textual.widgets import Input, Label, Static
 
 from dashboard.core.protocol import BucketRow, Snapshot
 from dashboard.tui import format as fmt
+from dashboard.tui.state import Change, TuiState
 
 ResultT = TypeVar("ResultT")
 
@@ -106,8 +107,9 @@ class FormModal(ModalScreen[ResultT]):
     }
     """
 
-    def __init__(self, *, classes: str | None = None) -> None:
+    def __init__(self, state: TuiState, *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
+        self.state = state
         # See-through, so the table stays in view. An inline style, because the app's own
         # CSS paints every Screen opaque and app CSS outranks any DEFAULT_CSS.
         self.styles.background = "transparent"
@@ -143,8 +145,12 @@ class FormModal(ModalScreen[ResultT]):
 
     # ------------------------------------------------------------------ live bucket
 
+    def state_changed(self, change: Change) -> None:
+        if Change.DATA in change and self.state.snapshot is not None:
+            self.follow(self.state.snapshot)
+
     def follow(self, snapshot: Snapshot) -> None:
-        """A new snapshot (from the app): show the bucket as it is now."""
+        """A new snapshot: show the bucket as it is now."""
         if self.row is None:
             return
         user = self.row.user

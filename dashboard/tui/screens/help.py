@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from rich.markdown import Markdown
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -75,8 +75,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark,f1", "close", "Close", tooltip="Back to the dashboard"),
     ]
 
+    def __init__(self, *, read_only: bool) -> None:
+        super().__init__()
+        self.read_only = read_only
+
     def compose(self) -> ComposeResult:
-        read_only = bool(getattr(self.app, "read_only", False))
+        read_only = self.read_only
         with VerticalScroll(id="help") as scroll:
             scroll.border_title = "Help"
             scroll.border_subtitle = "↑ ↓ pgup pgdn scroll · escape closes"
@@ -87,3 +91,9 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def open_help(app: App[None], *, read_only: bool) -> None:
+    """Show the help screen, unless it is open already."""
+    if not any(isinstance(s, HelpScreen) for s in app.screen_stack):
+        app.push_screen(HelpScreen(read_only=read_only))

@@ -1,8 +1,8 @@
 """Fire load at one bucket: a validated form, then live progress and the final report.
 
-The load itself runs in an app worker (`TbdashApp.start_load`), so it keeps
-running if this modal is sent to the background (``b``), and the status bar
-shows it. Escape stops a running load; once it is over, escape closes.
+The load itself runs in an app worker (the dialog posts `LoadRequested`), so it
+keeps running if this modal is sent to the background (``b``), and the status
+bar shows it; the dialog shows the state's load run. Escape stops a running load; once it is over, escape closes.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from dashboard.core.protocol import BucketRow, LoadProgress
+from dashboard.core.protocol import LoadSpec
 from dashboard.tui import format as fmt
+from dashboard.tui import messages as msg
 from dashboard.tui.forms import LOAD_FIELDS, default_load, validate_load
 from dashboard.tui.screens.form_modal import FormModal
+from dashboard.tui.state import Change, LoadRun, TuiState
 
 HINTS = {
     "rate": "requests per second, open loop",
@@ -104,8 +107,8 @@ class LoadModal(FormModal[None]):
         Binding("ctrl+s", "start", "Start", tooltip="Validate and fire the load"),
     ]
 
-    def __init__(self, row: BucketRow | None) -> None:
-        super().__init__(classes="-form")
+    def __init__(self, state: TuiState, row: BucketRow | None) -> None:
+        super().__init__(state, classes="-form")
         self.row = row
         self.bucket_present = row is not None
 
@@ -134,7 +137,7 @@ class LoadModal(FormModal[None]):
                 yield Button("Close (esc)", id="close", variant="primary", classes="when-finished", compact=True)
 
     def on_mount(self) -> None:
-        run = getattr(self.app, "load_run", None)
+        run = self.state.load_run
         if run is not None and (self.row is None or run.spec.user == self.row.user or run.running):
             self.show_run(run)
         else:
@@ -157,9 +160,14 @@ class LoadModal(FormModal[None]):
             about.append(f" · {fmt.rate(row.grants_per_s)} grant/s, {fmt.rate(row.denials_per_s)} deny/s")
         return about
 
+    def state_changed(self, change: Change) -> None:
+        super().state_changed(change)
+        if Change.LOAD in change and self.state.load_run is not None:
+            self.show_run(self.state.load_run)
+
     def bucket_changed(self, before: BucketRow) -> None:
         self.query_one("#about", Static).update(self._about())
-        if before.ceiling != self.row.ceiling and self.has_class("-form"):
+        if self.row is not None and before.ceiling != self.row.ceiling and self.has_class("-form"):
             self._validate()  # "tokens per request" is checked against the ceiling
 
     def _set_mode(self, mode: str) -> None:
@@ -168,7 +176,7 @@ class LoadModal(FormModal[None]):
 
     # ------------------------------------------------------------------ form
 
-    def _validate(self):
+    def _validate(self) -> LoadSpec | None:
         if self.row is None:
             return None
         raw = {field: self.query_one(f"#{field}", Input).value for field in LOAD_FIELDS}
@@ -187,10 +195,8 @@ class LoadModal(FormModal[None]):
 
     # ------------------------------------------------------------------ run
 
-    def show_run(self, run) -> None:
-        """Show the app's current load run (called by the app on every update)."""
-        from dashboard.tui.app import load_fraction
-
+    def show_run(self, run: LoadRun) -> None:
+        """Show the state's load run (on every change of it)."""
         spec = run.spec
         text = Text()
         text.append(f"{fmt.number(spec.rate)} req/s", style="bold")
@@ -200,21 +206,21 @@ class LoadModal(FormModal[None]):
         bar = self.query_one("#progress", ProgressBar)
         progress = run.progress
         finished_ok = progress is not None and progress.done and not progress.cancelled and not run.error
-        bar.update(total=1.0, progress=1.0 if finished_ok else load_fraction(run))
+        bar.update(total=1.0, progress=1.0 if finished_ok else run.fraction)
         if progress is not None:
             self.query_one("#counters", Static).update(report(progress))
         outcome = self.query_one("#outcome", Static)
         notes = Text()
-        if progress is not None and getattr(progress, "queued", 0):
+        if progress is not None and progress.queued:
             queued = progress.queued
             notes.append(f"{queued} request{'s' if queued != 1 else ''} waited for a free worker (Redis slower than the rate)\n", style="yellow")
-        if progress is not None and getattr(progress, "last_error", ""):
+        if progress is not None and progress.last_error:
             notes.append("last error: ", style="red")
-            notes.append_text(fmt.safe_text(fmt.redact(progress.last_error), style="red"))
+            notes.append_text(fmt.safe_text(fmt.redact_message(progress.last_error), style="red"))
             notes.append("\n")
         if run.error:
             notes.append("✗ load failed: ", style="bold red")
-            notes.append_text(fmt.safe_text(fmt.redact(run.error), style="bold red"))
+            notes.append_text(fmt.safe_text(fmt.redact_message(run.error), style="bold red"))
         elif progress is not None and progress.cancelled:
             notes.append("stopped early: the counters above are the partial report", style="bold yellow")
         elif progress is not None and progress.done:
@@ -240,11 +246,11 @@ class LoadModal(FormModal[None]):
         if spec is None:
             self.notify("Fix the fields marked ✗ first.", severity="warning", timeout=3)
             return
-        self.app.start_load(spec)  # type: ignore[attr-defined]
+        self.post_message(msg.LoadRequested(spec))
 
     @on(Button.Pressed, "#stop")
     def action_stop(self) -> None:
-        self.app.stop_load()  # type: ignore[attr-defined]
+        self.post_message(msg.LoadStopRequested())
 
     @on(Button.Pressed, "#background")
     def action_background(self) -> None:

@@ -26,7 +26,7 @@ class ConnectionBanner(Static):
     def show_problem(self, *, title: str, error: str, retry_in: float | None, attempt: int, stale_for: float | None) -> None:
         text = Text(no_wrap=False, end="")
         text.append(f"{title} ", style="bold")
-        text.append_text(fmt.safe_text(fmt.redact(error)))  # errors quote key names and values
+        text.append_text(fmt.safe_text(fmt.redact_message(error)))  # errors quote key names and values
         detail = []
         if retry_in is not None:
             detail.append(f"retrying in {fmt.ago(retry_in)} (attempt {attempt}) · r retries now" if retry_in > 0.5 else f"retrying now (attempt {attempt})")

@@ -30,25 +30,11 @@ from dashboard.tui.colours import series_style, theme_colours
 from dashboard.tui.trend import trend
 from dashboard.tui.widgets.cell_cache import ValueCachedTable
 from dashboard.tui.widgets.row_picker import RowPicker
-from dashboard.tui.widgets.table_columns import (  # noqa: F401 (re-exported: the screens and tests use them here)
-    COLUMNS,
-    MAX_ROWS,
-    NATURAL_DESCENDING,
-    SORTABLE,
-    Layout,
-    Needs,
-    SortSpec,
-    clip,
-    layout_for,
-    matches,
-    natural,
-    needs_of,
-    refill_text,
-    sort_value,
-    tokens_text,
-)
+# Re-exported: the screens and tests use them here.
+from dashboard.tui.widgets.table_columns import COLUMNS, MAX_ROWS, NATURAL_DESCENDING, SORTABLE  # noqa: F401
+from dashboard.tui.widgets.table_columns import Layout, Needs, SortSpec, clip, layout_for, matches, natural  # noqa: F401
+from dashboard.tui.widgets.table_columns import needs_of, refill_text, sort_value, tokens_text  # noqa: F401
 
-_clip = clip
 NO_NEEDS = Needs(0, 0, 0, 0)
 
 
@@ -228,7 +214,7 @@ class BucketTable(ValueCachedTable):
 
     def _label_columns(self) -> None:
         for key, column in self.columns.items():
-            column.label = self._label(key.value)
+            column.label = self._label(key.value or "")
         self.notify_style_update()
 
     def _reconcile(self, restore: str | None = None) -> None:
@@ -365,7 +351,7 @@ class BucketTable(ValueCachedTable):
 
         tokens = Text(tokens_text(row).rjust(layout.tokens), no_wrap=True)
         fill = fmt.fill_bar(row.fill, layout.bar, fill_colour)
-        refill = Text(_clip(refill_text(row, layout.refill_rate), layout.refill), no_wrap=True)
+        refill = Text(clip(refill_text(row, layout.refill_rate), layout.refill), no_wrap=True)
         grants = Text(fmt.rate(row.grants_per_s).rjust(layout.rate), no_wrap=True)
         denials_value = fmt.rate(row.denials_per_s).rjust(layout.rate)
         denials = Text(denials_value, style=f"bold {colours.low}" if (row.denials_per_s or 0) > 0 else "", no_wrap=True)

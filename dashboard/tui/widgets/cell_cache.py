@@ -36,11 +36,14 @@ class ValueCachedTable(DataTable):
         if column_index < 0:  # row labels (none here): DataTable's own path
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         column_key = self._column_locations.get_key(column_index)
+        assert column_key is not None  # the index comes from the table's own layout
+        row_key: RowKey | None
         if row_index < 0:  # the header: its label is the value
             row_key = None
             value = self.columns[column_key].label
         else:
             row_key = self._row_locations.get_key(row_index)
+            assert row_key is not None
             value = self._data[row_key][column_key]
         key = (row_key, column_key, row_index, width, base_style, cursor, hover, self._show_hover_cursor, self._pseudo_class_state, id(value))
         hit = self._value_cells.get(key)
@@ -67,5 +70,5 @@ class ValueCachedTable(DataTable):
         self._data[row_key][column_key] = value
         self._update_count += 1  # DataTable's row caches are keyed on it
         # Every row here is one line high: its region is known without DataTable's O(rows) walk.
-        y = self._row_locations.get(row_key) + (self.header_height if self.show_header else 0)
+        y = (self._row_locations.get(row_key) or 0) + (self.header_height if self.show_header else 0)
         self._refresh_region(Region(0, y, max(self.virtual_size.width, self.size.width), 1))

@@ -86,7 +86,7 @@ def chart(series: Sequence[Series], span: float, width: int, height: int, *, age
         text.append((label or "").rjust(gutter - 1) + ("┤" if label else "│"), style=axis)
         for chunk, colour in runs:
             style = styles.get(colour)
-            if style is None:
+            if style is None and colour is not None:  # (None, no colour, is in `styles` from the start)
                 style = styles[colour] = Style(color=f"rgb({colour[0]},{colour[1]},{colour[2]})")
             text.append(chunk, style=style)
         text.append("\n")

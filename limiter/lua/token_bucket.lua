@@ -441,6 +441,9 @@ if not lean then
     if operator == 0 then redis.call('PERSIST', key) end
     s, operator, settings_changed, shadow, shadow_changed = shadow.s, 1, true, nil, true
   elseif op == 'discard' then
+    -- Settled now (refill changes nothing it would not), so a full bucket's idle time,
+    -- and its expiry, start now: its time with a shadow was not idle.
+    tokens, anchor = refill(tokens, anchor, s, now)
     shadow, shadow_changed = nil, true
   end
 

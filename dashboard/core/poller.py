@@ -35,22 +35,23 @@ from pydantic import ValidationError
 
 from dashboard.core import resp
 from dashboard.core.discovery import SCAN_COUNT, Discovery, discover, display_key
-from dashboard.core.protocol import BucketRow, InvalidKey, Snapshot
+from dashboard.core.protocol import BucketRow, InvalidKey, ShadowRow, Snapshot
 from limiter.config import BucketConfig
 from limiter.model import MAX_SAFE_INT, Level, Settings, ceil_div, change, refill
 
 FIELDS = ("tokens", "anchor_us", "max_tokens", "burst", "refill_count", "interval_us", "operator", "granted", "denied",
-          "default_changes", "other_default")  # the last two exist only once callers disagreed
+          "default_changes", "other_default",  # these two exist only once callers disagreed
+          "shadow")  # only while the bucket has shadow settings (see `shadow_row`)
 _FIELDS_B = tuple(f.encode() for f in FIELDS)
 CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and the time one batch holds a connection
 
-# The reply to `HMGET key <11 fields>` + `PTTL key` when the nine bucket fields are
-# plain non-negative integers (every bucket the script wrote) and the disagreement
-# record is absent or well-formed: matched in C, in one go. At most 16 digits each
+# The reply to `HMGET key <12 fields>` + `PTTL key` when the nine bucket fields are
+# plain non-negative integers (every bucket the script wrote), the disagreement
+# record is absent or well-formed and there is no shadow: matched in C, in one go. At most 16 digits each
 # (< 10**16): longer values take the general path, which checks every rule.
 _BUCKET_REPLY = re.compile(
-    rb"\*11\r\n" + rb"\$\d+\r\n(\d{1,16})\r\n" * 9
-    + rb"(?:\$-1\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
+    rb"\*12\r\n" + rb"\$\d+\r\n(\d{1,16})\r\n" * 9
+    + rb"(?:\$-1\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb"\$-1\r\n" + rb":(-?\d+)\r\n"
 )
 _HMGET_TAIL = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in _FIELDS_B)
 
@@ -169,6 +170,7 @@ def build_row(
     now_us: int,
     default: Settings | None,
     rates: Rates | None,
+    shadow_rates: Rates | None = None,
 ) -> BucketRow:
     """A `BucketRow` from the HMGET values (``FIELDS`` order); raises `ReadError`."""
     tokens_raw, anchor_raw, mt, b, rc, iv, operator_raw, granted_raw, denied_raw = values[:9]
@@ -198,6 +200,7 @@ def build_row(
         config = BucketConfig.from_settings(default)
     level = refill(level, settings, now_us)
     other = _other_default(other_raw)
+    shadow = shadow_row(user, values[11], now_us, shadow_rates) if len(values) > 11 and values[11] is not None else None
     gps, dps = rates.update(user, granted, denied, now_us) if rates is not None else (None, None)
     return BucketRow(
         user=user,
@@ -211,7 +214,25 @@ def build_row(
         denials_per_s=dps,
         default_changes=changes,
         other_default=other,
+        shadow=shadow,
     )
+
+
+def shadow_row(user: str, raw: object, now_us: int, rates: Rates | None) -> ShadowRow:
+    """The ``shadow`` field ("<max_tokens> <burst> <refill_count> <interval_us> <tokens> <anchor_us> <granted> <denied>")
+    as the script reads it, its level refilled to ``now_us``; raises `ReadError` for what the script would refuse."""
+    parts = raw.split() if isinstance(raw, (bytes, str)) else ()
+    if len(parts) != 8:
+        raise ReadError("has a corrupt shadow field; it was not written by tbdash")
+    try:
+        cfg = _config_of(tuple(parts[:4]))  # type: ignore[arg-type]
+        tokens, anchor, granted, denied = (_lua_int(v, 0) for v in parts[4:])
+    except ReadError:
+        raise ReadError("has a corrupt shadow field; it was not written by tbdash") from None
+    if tokens > cfg.settings.ceiling:
+        raise ReadError("has a corrupt shadow field; it was not written by tbdash")
+    gps, dps = rates.update(user, granted, denied, now_us) if rates is not None else (None, None)
+    return ShadowRow(refill(Level(tokens, anchor), cfg.settings, now_us).tokens, cfg.config, granted, denied, gps, dps)
 
 
 def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> int:
@@ -236,7 +257,7 @@ def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> 
 _ROW_SLOTS = tuple(
     getattr(BucketRow, name).__set__
     for name in ("user", "tokens", "config", "granted", "denied", "overridden", "ttl_ms", "grants_per_s", "denials_per_s",
-                 "default_changes", "other_default")
+                 "default_changes", "other_default", "shadow")
 )
 
 
@@ -252,6 +273,7 @@ def new_row(
     denials_per_s: float | None,
     default_changes: int = 0,
     other_default: BucketConfig | None = None,
+    shadow: ShadowRow | None = None,
 ) -> BucketRow:
     """``BucketRow(...)`` (positional) at a third of the cost.
 
@@ -260,7 +282,7 @@ def new_row(
     test checks it equals the normal constructor.
     """
     row = object.__new__(BucketRow)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _ROW_SLOTS
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = _ROW_SLOTS
     s0(row, user)
     s1(row, tokens)
     s2(row, config)
@@ -272,6 +294,7 @@ def new_row(
     s8(row, denials_per_s)
     s9(row, default_changes)
     s10(row, other_default)
+    s11(row, shadow)
     return row
 
 
@@ -282,7 +305,7 @@ def new_row(
 class _Read:
     """What one batch read produced, before rows are built."""
 
-    values: list[Any]  # per bucket: 11 values, or a ResponseError
+    values: list[Any]  # per bucket: 12 values (11 when the regex matched: no shadow), or a ResponseError
     pttls: list[int]
     now_us: int
 
@@ -309,6 +332,7 @@ class Poller:
         self.chunk = chunk
         self.scan_count = scan_count
         self.rates = Rates()
+        self.shadow_rates = Rates()  # the same, for the shadow counters of buckets in preview
         self._users: dict[bytes, str] = {}  # bucket key -> user, between polls (pruned by discovery)
         self._requests: dict[bytes, bytes] = {}  # bucket key -> its HMGET + PTTL request, between polls
         self.last_discovery_s = 0.0  # for benchmarks and the status bar
@@ -438,10 +462,11 @@ class Poller:
             if pttl == -2 and all(v is None for v in values):
                 continue  # expired between SCAN and HMGET: an idle bucket, simply gone
             try:
-                append(build_row(user, values, pttl, now, default, rates))
+                append(build_row(user, values, pttl, now, default, rates, self.shadow_rates))
             except ReadError as exc:
                 invalid.append(InvalidKey(display_key(found.keys[i]), str(exc)))
         rates.finish()
+        self.shadow_rates.finish()
         if wrong_type:
             invalid += await self._wrong_types([found.keys[i] for i in wrong_type])
         return rows, invalid

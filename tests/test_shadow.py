@@ -354,3 +354,14 @@ def test_a_bucket_without_a_shadow_gets_the_lean_reply(redis_client):
         assert len(reply.split()) == 6
     assert lim.try_acquire("lean").shadow_allowed is None
     assert lim.peek("lean").shadow is None
+
+
+def test_a_cluster_batch_carries_each_buckets_shadow(cluster_client):
+    lim = RedisLimiter(cluster_client, default=BucketConfig(max_tokens=4, **FROZEN))
+    users = [f"b{i}" for i in range(30)]  # over every primary
+    for user in users[::2]:
+        lim.configure(user, BucketConfig(max_tokens=1, **FROZEN), shadow=True)
+    decisions = lim.try_acquire_many([(u, 1) for u in users] * 2)
+    expected = [(True, True if i % 2 == 0 else None) for i in range(30)] + [(True, False if i % 2 == 0 else None) for i in range(30)]
+    assert [(d.allowed, d.shadow_allowed) for d in decisions] == expected
+    assert lim.promote(users[0]).config.max_tokens == 1 and lim.promote(users[1]) is None

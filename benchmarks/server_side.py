@@ -160,6 +160,43 @@ def baseline_table(rows: list[ServerRow]) -> str:
     return "\n".join(lines)
 
 
+def paired(client: redis.Redis, rows: list[tuple[ServerRow, Callable[[], tuple[object, ...]]]], pairs: int, calls: int) -> dict[str, list[float]]:
+    """Each row's server time over the baseline's, measured in back-to-back pairs (order alternating).
+
+    On a shared machine the load drifts within a round; a pair of short
+    batches, one right after the other, sees nearly the same load, so the
+    ratio per pair is steadier than a ratio of whole rounds.
+    """
+    by_key = {row.key: (row, args) for row, args in rows}
+    if "server.baseline" not in by_key:
+        return {}
+    _, base = by_key["server.baseline"]
+    out: dict[str, list[float]] = {}
+    for key in ("server.tbdash", "server.tbdash_shadowed"):
+        _, args = by_key[key]
+        ratios = out[key] = []
+        for i in range(pairs):
+            times = {}
+            for name, call in ((("a", args), ("b", base)) if i % 2 == 0 else (("b", base), ("a", args))):
+                client.config_resetstat()
+                _batch(client, call, calls)
+                times[name] = client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
+            ratios.append(times["a"] / times["b"])
+    return out
+
+
+def paired_table(ratios: dict[str, list[float]], pairs: int, calls: int) -> str:
+    if not ratios:
+        return f"(no baseline: {BASELINE_REF}'s token_bucket.lua is this one, or git cannot show it)"
+    lines = [f"| acquire (one EVALSHA), {pairs} back-to-back pairs of {calls} calls | × {BASELINE_REF}'s script: median | "
+             "middle half (25–75 %) |", "|---|---:|---:|"]
+    for key, label in (("server.tbdash", "no shadow (the lean path)"), ("server.tbdash_shadowed", "with a shadow")):
+        r = sorted(ratios[key])
+        q1, q3 = r[len(r) // 4], r[(3 * len(r)) // 4]
+        lines.append(f"| {label} | {statistics.median(r):.3f} | {q1:.3f}–{q3:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.server_side [--rounds N] [--calls N]``: this table alone, on a private server."""
     import argparse
@@ -169,18 +206,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.server_side", description="server time per script call, alone")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=4000, help="pipelined calls per script per round")
+    parser.add_argument("--pairs", type=int, default=101, help="back-to-back pairs against the baseline script")
+    parser.add_argument("--pair-calls", type=int, default=1000, help="calls per batch of a pair")
     parser.add_argument("--redis-server", metavar="PATH")
     args = parser.parse_args(argv)
     with PrivateRedis(args.redis_server) as server:
         client = redis.Redis(host="127.0.0.1", port=server.port)
         try:
             rows = run(client, args.rounds, args.calls, lambda msg: print(msg, file=sys.stderr))
+            ratios = paired(client, _scripts(client), args.pairs, args.pair_calls)
         finally:
             client.close()
     print(f"redis-server {server.version}, {args.rounds} rounds of {args.calls:,} calls per script\n")
     print(table(rows))
     print()
     print(baseline_table(rows))
+    print()
+    print(paired_table(ratios, args.pairs, args.pair_calls))
     return 0
 
 

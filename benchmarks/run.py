@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                         "",
                         server_side.table(rows),
                         "",
+                        server_side.baseline_table(rows),
+                        "",
                     ]
                     if not args.no_accuracy:
                         _progress("accuracy check (Redis)")

@@ -9,7 +9,7 @@ from limiter.config import BucketConfig
 from limiter.errors import BucketClosed, CorruptBucket, LimiterError, PoolExhausted, RedisUnavailable, TokensExceedCeiling
 from limiter.keys import DEFAULT_PREFIX
 from limiter.redis_limiter import RedisLimiter
-from limiter.types import BucketState, Decision
+from limiter.types import BucketState, Decision, ShadowState
 
 __all__ = [
     "AsyncRedisLimiter",
@@ -24,5 +24,6 @@ __all__ = [
     "PoolExhausted",
     "RedisLimiter",
     "RedisUnavailable",
+    "ShadowState",
     "TokensExceedCeiling",
 ]

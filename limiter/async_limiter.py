@@ -71,8 +71,18 @@ class AsyncRedisLimiter(LimiterCore):
             self._raise(exc, calls[0][0])
         return self._states(users, replies)
 
-    async def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> BucketState | None:
-        return script.state_of(await self._call(user, "configure", *self._configure_args(config, create)), user)
+    async def configure(self, user: str, config: BucketConfig, *, create: bool = True, shadow: bool = False) -> BucketState | None:
+        """`RedisLimiter.configure` (``shadow=True``: a preview), awaited."""
+        op = "shadow" if shadow else "configure"
+        return script.state_of(await self._call(user, op, *self._configure_args(config, create)), user)
+
+    async def promote(self, user: str) -> BucketState | None:
+        """`RedisLimiter.promote`, awaited: None when there was no shadow."""
+        return script.state_of(await self._call(user, "promote"), user)
+
+    async def discard_shadow(self, user: str) -> BucketState | None:
+        """`RedisLimiter.discard_shadow`, awaited: None when there was no shadow."""
+        return script.state_of(await self._call(user, "discard"), user)
 
     async def unconfigure(self, user: str) -> BucketState | None:
         return script.state_of(await self._call(user, "unconfigure"), user)

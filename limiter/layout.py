@@ -11,6 +11,9 @@ LEVEL_FIELDS = ("tokens", "anchor_us")
 SETTINGS_FIELDS = ("max_tokens", "burst", "refill_count", "interval_us")  # the settings in force
 COUNTER_FIELDS = ("granted", "denied")
 DISAGREEMENT_FIELDS = ("default_changes", "other_default")  # present only once callers disagreed
+SHADOW_FIELDS = ("shadow",)  # present only while the bucket has shadow settings (a preview)
 
-#: What a reader asks for, in this order: level, settings, operator flag, counters, disagreement record.
-BUCKET_FIELDS: tuple[str, ...] = (*LEVEL_FIELDS, *SETTINGS_FIELDS, "operator", *COUNTER_FIELDS, *DISAGREEMENT_FIELDS)
+#: What a reader asks for, in this order: level, settings, operator flag, counters, disagreement record, shadow.
+BUCKET_FIELDS: tuple[str, ...] = (
+    *LEVEL_FIELDS, *SETTINGS_FIELDS, "operator", *COUNTER_FIELDS, *DISAGREEMENT_FIELDS, *SHADOW_FIELDS
+)

@@ -146,3 +146,50 @@ def change(level: Level, old: Settings, new: Settings, now_us: int) -> Level:
     elapsed = max(now_us - settled.anchor_us, -old.interval_us)
     anchor = now_us - scaled_elapsed(elapsed, old, new)
     return Level(tokens, min(max(anchor, 0), MAX_SAFE_INT))
+
+
+# --------------------------------------------------------------------------- shadow settings
+
+
+@dataclass(frozen=True, slots=True)
+class Shadow:
+    """A preview beside the enforced bucket: its own settings, level and counters (SPEC §2).
+
+    It never decides an answer; it counts what its settings would have answered.
+    """
+
+    settings: Settings
+    level: Level
+    granted: int = 0
+    denied: int = 0
+
+
+def shadow_start(level: Level, enforced: Settings, settings: Settings, now_us: int) -> Shadow:
+    """A shadow set at ``now_us``: the enforced level changed to ``settings`` exactly as `change` would, counters at 0."""
+    return Shadow(settings, change(level, enforced, settings, now_us))
+
+
+def shadow_take(shadow: Shadow, n: int, now_us: int) -> tuple[bool, Shadow]:
+    """The shadow's answer to an acquire of ``n`` (one the enforced bucket took up), and the shadow after it.
+
+    Its own refill, all or nothing; an ``n`` above its ceiling is a denial
+    (the enforced bucket, whose ceiling allowed the call, is what answers).
+    """
+    current = refill(shadow.level, shadow.settings, now_us)
+    if current.tokens >= n:
+        return True, Shadow(shadow.settings, Level(current.tokens - n, current.anchor_us), shadow.granted + 1, shadow.denied)
+    return False, Shadow(shadow.settings, current, shadow.granted, shadow.denied + 1)
+
+
+def shadow_reset(shadow: Shadow, now_us: int) -> Shadow:
+    """A reset refills the shadow too, to its own ``max_tokens``; its counters stay."""
+    return Shadow(shadow.settings, fresh(shadow.settings, now_us), shadow.granted, shadow.denied)
+
+
+def promote(level: Level, enforced: Settings, shadow: Shadow, now_us: int) -> Level:
+    """The enforced level once the shadow's settings are promoted: a live change to them (settled first).
+
+    The shadow's own tokens are not carried over: promoting changes the
+    settings of the real bucket, as `change` does, and drops the shadow.
+    """
+    return change(level, enforced, shadow.settings, now_us)

@@ -115,13 +115,35 @@ class RedisLimiter(LimiterCore):
             self._raise(exc, calls[0][0])
         return self._states(users, replies)
 
-    def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> BucketState | None:
+    def configure(self, user: str, config: BucketConfig, *, create: bool = True, shadow: bool = False) -> BucketState | None:
         """Set operator settings: live, atomic, seen by every process on its next call; they persist.
 
         A missing bucket is created full at ``config.max_tokens``; with
         ``create=False`` it is left missing (nothing written) and None returned.
+
+        ``shadow=True`` previews ``config`` instead (SPEC §2): the bucket keeps
+        its enforced settings and gains a shadow bucket with ``config``, started
+        from its state now as this change would make it; every acquire is then
+        also counted against the shadow (`BucketState.shadow`,
+        `Decision.shadow_allowed`). A missing bucket created so starts at the
+        limiter's default. Setting a shadow again starts it again.
         """
-        return script.state_of(self._call(user, "configure", *self._configure_args(config, create)), user)
+        op = "shadow" if shadow else "configure"
+        return script.state_of(self._call(user, op, *self._configure_args(config, create)), user)
+
+    def promote(self, user: str) -> BucketState | None:
+        """Make the shadow settings the operator settings (a live change, settled first) and drop the shadow.
+
+        None, writing nothing, when the bucket has no shadow (or does not exist).
+        """
+        return script.state_of(self._call(user, "promote"), user)
+
+    def discard_shadow(self, user: str) -> BucketState | None:
+        """Drop the shadow settings; the enforced bucket is untouched.
+
+        None, writing nothing, when the bucket has no shadow (or does not exist).
+        """
+        return script.state_of(self._call(user, "discard"), user)
 
     def unconfigure(self, user: str) -> BucketState | None:
         """Drop operator settings: the caller's default applies again (settled first, like any change).

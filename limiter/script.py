@@ -18,14 +18,14 @@ from redis import exceptions as rexc
 from limiter.config import BucketConfig
 from limiter.errors import CorruptBucket, LimiterError, TokensExceedCeiling
 from limiter.model import Settings, check_n  # noqa: F401  (the rule lives in model; importable from here too)
-from limiter.types import BucketState, Decision
+from limiter.types import BucketState, Decision, ShadowState
 
 Call = tuple[str, tuple[object, ...]]  # one script call: (key, ARGV)
 
 SOURCE: str = resources.files("limiter").joinpath("lua/token_bucket.lua").read_text(encoding="utf-8")
 SHA: str = hashlib.sha1(SOURCE.encode()).hexdigest()
 
-Operation = Literal["acquire", "peek", "configure", "unconfigure", "reset", "delete"]
+Operation = Literal["acquire", "peek", "configure", "unconfigure", "reset", "delete", "shadow", "promote", "discard"]
 OnError = Literal["raise", "allow", "deny"]
 ON_ERROR_CHOICES = ("raise", "allow", "deny")
 
@@ -34,15 +34,16 @@ ON_ERROR_CHOICES = ("raise", "allow", "deny")
 # retries are the limiter's own (a retry of the same id never carries it).
 FRESH = (b"1",)
 
-# Reply layouts (see the header of token_bucket.lua). Acquire: six numbers in one string.
-CODE, ALLOWED, TOKENS, WAIT_US, CEILING, ACQUIRE_NOW_US = range(6)
+# Reply layouts (see the header of token_bucket.lua). Acquire: six numbers in one string,
+# a seventh on a bucket with a shadow.
+CODE, ALLOWED, TOKENS, WAIT_US, CEILING, ACQUIRE_NOW_US, SHADOW_ALLOWED = range(7)
 # peek, configure, unconfigure, reset: an array.
-MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US, DEFAULT_CHANGES, OTHER_DEFAULT = range(4, 15)
+MAX_TOKENS, BURST, REFILL_COUNT, INTERVAL_US, GRANTED, DENIED, OPERATOR, NOW_US, ANCHOR_US, DEFAULT_CHANGES, OTHER_DEFAULT, SHADOW = range(4, 16)
 CODE_OK, CODE_TOO_MANY, CODE_REPLAYED = 0, 1, 2
 
 
 def acquire_reply(reply: bytes | str) -> list[int]:
-    """The six numbers of an acquire reply, in the order above."""
+    """The six (seven with a shadow) numbers of an acquire reply, in the order above."""
     return [int(x) for x in reply.split()]
 
 
@@ -108,7 +109,10 @@ def config_of(reply: Sequence[object]) -> BucketConfig:
 
 def decision_of(reply: bytes | str, n: int, user: str) -> Decision:
     """The `Decision` of an acquire reply ("<code> <allowed> <tokens> <wait_us> <ceiling> <now_us>")."""
-    code, allowed, tokens, wait_us, ceiling, _now = reply.split()
+    parts = reply.split()
+    if len(parts) != 6:
+        return _shadowed_decision(parts, n, user)
+    code, allowed, tokens, wait_us, ceiling, _now = parts
     if code == b"1" or code == "1":
         raise TokensExceedCeiling(n, int(ceiling), user)
     if wait_us == b"0" or wait_us == "0":  # a grant (and most replays): no float division
@@ -116,9 +120,33 @@ def decision_of(reply: bytes | str, n: int, user: str) -> Decision:
     return Decision(allowed == b"1" or allowed == "1", int(tokens), int(wait_us) / 1_000_000, int(ceiling))
 
 
+def _shadowed_decision(parts: Sequence[bytes | str], n: int, user: str) -> Decision:
+    """An acquire reply with a seventh number: what the bucket's shadow settings answered."""
+    if len(parts) != 7:
+        raise LimiterError(f"token_bucket: unexpected acquire reply with {len(parts)} fields")
+    code, allowed, tokens, wait_us, ceiling, _now, shadow = parts
+    if code == b"1" or code == "1":
+        raise TokensExceedCeiling(n, int(ceiling), user)
+    return Decision(allowed == b"1" or allowed == "1", int(tokens), int(wait_us) / 1_000_000, int(ceiling),
+                    None, shadow == b"1" or shadow == "1")
+
+
+def _text(raw: object) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def shadow_of(raw: object) -> ShadowState | None:
+    """The ``shadow`` reply field ("" or "<max_tokens> <burst> <refill_count> <interval_us> <tokens> <anchor_us> <granted> <denied>")."""
+    text = _text(raw)
+    if not text:
+        return None
+    max_tokens, burst, count, interval_us, tokens, anchor_us, granted, denied = map(int, text.split())
+    return ShadowState(tokens, BucketConfig.from_settings(Settings(max_tokens, burst, count, interval_us)), granted, denied, anchor_us)
+
+
 def other_default_of(raw: object) -> BucketConfig | None:
     """The ``other_default`` reply field ("<max_tokens> <burst> <refill_count> <interval_us>" or "")."""
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    text = _text(raw)
     if not text:
         return None
     return BucketConfig.from_settings(Settings(*map(int, text.split())))
@@ -138,6 +166,7 @@ def state_of(reply: Sequence[object] | None, user: str) -> BucketState | None:
         anchor_us=_int(reply[ANCHOR_US]),
         default_changes=_int(reply[DEFAULT_CHANGES]),
         other_default=other_default_of(reply[OTHER_DEFAULT]),
+        shadow=shadow_of(reply[SHADOW]) if len(reply) > SHADOW else None,
     )
 
 

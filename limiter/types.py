@@ -15,6 +15,8 @@ class Decision(NamedTuple):
     ``retry_after``: seconds until ``n`` tokens will be there; 0.0 when allowed.
     ``limit``: the bucket's ceiling (``max_tokens + burst``).
     ``fail_mode``: set only when Redis was unreachable and ``on_error`` chose the answer.
+    ``shadow_allowed``: what the bucket's shadow settings would have answered; None
+    when it has none (or the answer did not come from Redis).
 
     A named tuple (cheap to build on the hot path); true when allowed.
     """
@@ -24,9 +26,25 @@ class Decision(NamedTuple):
     retry_after: float
     limit: int
     fail_mode: str | None = None
+    shadow_allowed: bool | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowState:
+    """A bucket's shadow settings (a preview) as of the same Redis time as its `BucketState`.
+
+    ``tokens``: the shadow bucket's own level, refill applied; ``granted`` and
+    ``denied``: what the shadow settings answered to the acquires since it was set.
+    """
+
+    tokens: int
+    config: BucketConfig
+    granted: int
+    denied: int
+    anchor_us: int = 0  # the shadow's clock anchor (its current tick started then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +64,4 @@ class BucketState:
     # stored default, and the last default so replaced (None if it never happened).
     default_changes: int = 0
     other_default: BucketConfig | None = None
+    shadow: ShadowState | None = None  # shadow settings being previewed, if any

@@ -68,9 +68,11 @@ def check_set(ctx: Context) -> str:
 
 def change_lines(old: dict[str, object] | None, new: dict[str, object] | None) -> list[str]:
     lines = []
-    for c in state_changes(old, new):
+    changes = state_changes(old, new)
+    width = max([16] + [len(c.key) for c in changes])  # the shadow_ keys are longer
+    for c in changes:
         mark = f"{value_text(c.before)} -> {value_text(c.after)}" if c.changed else f"{value_text(c.after)} (unchanged)"
-        lines.append(f"  {c.key:<16} {mark}")
+        lines.append(f"  {c.key:<{width}} {mark}")
     return lines
 
 

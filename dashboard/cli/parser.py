@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from dashboard.cli import shadow
 from dashboard.cli.errors import UsageError
 
 
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--delete", action="store_true", help="forget the bucket, operator settings included (needs --yes)")
     sub.add_argument("--yes", action="store_true", help="confirm --delete")
     sub.add_argument("--json", action="store_true", help="print the audit entry as JSON")
+
+    shadow.add_parser(commands, _common)
 
     sub = commands.add_parser("load", help="fire test load at a bucket", description="Fire open-loop load at USER's bucket through the async limiter: requests leave at exact times (start + i/rate), whatever Redis does. Reports sent, granted, denied, errors, achieved rate and service latency p50/p99. Ctrl-C stops it with a partial report.")
     _common(sub, top=False)

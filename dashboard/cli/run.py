@@ -13,14 +13,17 @@ from dashboard.cli.context import Context, load_settings, open_backend, quiet_cl
 from dashboard.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Failed, Unreachable, UsageError
 from dashboard.cli.load import load, load_spec
 from dashboard.cli.parser import build_parser
+from dashboard.cli.shadow import check_shadow, shadow_command
 from dashboard.cli.status import status
 from dashboard.core.failures import ACL_HINT, OPERATOR_HINT
 
 if TYPE_CHECKING:
     from dashboard.core.protocol import Backend
 
-COMMANDS: dict[str, Callable[[Context, Backend], Awaitable[int]]] = {"status": status, "set": set_command, "load": load, "audit": audit}
-WRITES = frozenset({"set", "load"})
+COMMANDS: dict[str, Callable[[Context, Backend], Awaitable[int]]] = {
+    "status": status, "set": set_command, "load": load, "audit": audit, "shadow": shadow_command,
+}
+WRITES = frozenset({"set", "load", "shadow"})
 
 
 async def _run_command(ctx: Context) -> int:
@@ -53,6 +56,8 @@ def _check_before_connecting(ctx: Context, command: str) -> None:
         load_spec(ctx)
     elif command == "audit":
         check_audit(ctx)
+    elif command == "shadow":
+        check_shadow(ctx)
 
 
 def _dispatch(ctx: Context) -> int:

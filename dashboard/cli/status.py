@@ -5,7 +5,7 @@ from __future__ import annotations
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK
 from dashboard.cli.output import dumps, json_fields, shown, table
-from dashboard.core.protocol import Backend, BucketRow, InvalidKey
+from dashboard.core.protocol import Backend, BucketRow, InvalidKey, ShadowRow
 from limiter.config import BucketConfig
 
 
@@ -26,7 +26,24 @@ def bucket_json(row: BucketRow) -> dict[str, object]:
         # Callers (services) whose default settings differ: how often one replaced the other, and that other one.
         "default_changes": row.default_changes,
         "other_default": settings_json(row.other_default) if row.other_default is not None else None,
+        "shadow": shadow_json(row.shadow),
     }
+
+
+def shadow_json(shadow: ShadowRow | None) -> dict[str, object] | None:
+    """A bucket's shadow settings (a preview): their bucket's tokens, the settings, what they answered."""
+    if shadow is None:
+        return None
+    return {"tokens": shadow.tokens, **settings_json(shadow.config), "granted": shadow.granted, "denied": shadow.denied}
+
+
+def preview_lines(buckets: list[BucketRow]) -> list[str]:
+    """A line per bucket in preview: its shadow settings and what they would have answered."""
+    return [
+        f"  {shown(r.user)}: {settings_text(r.shadow.config)}, tokens {r.shadow.tokens}; would have granted "
+        f"{r.shadow.granted}, denied {r.shadow.denied} (in force: granted {r.granted}, denied {r.denied})"
+        for r in buckets if r.shadow is not None
+    ]
 
 
 def settings_json(config: BucketConfig) -> dict[str, object]:
@@ -99,6 +116,12 @@ async def status(ctx: Context, backend: Backend) -> int:
         ctx.print(f"no buckets under {backend.prefix}:")
     summary = f"{len(buckets)} bucket{'s' if len(buckets) != 1 else ''} under {backend.prefix}: on {backend.info.mode} {backend.info.server}"
     ctx.print(f"\n{summary}; read in {snapshot.poll_seconds * 1000:.0f} ms")
+    preview = preview_lines(buckets)
+    if preview:
+        ctx.print(f"\n{len(preview)} bucket{'s' if len(preview) != 1 else ''} in preview (shadow settings counted on live traffic;"
+                  " tbdash shadow USER --promote or --discard):")
+        for line in preview:
+            ctx.print(line)
     disagree = disagreement_lines(buckets)
     if disagree:
         ctx.print(f"\n{len(disagree)} bucket{'s' if len(disagree) != 1 else ''} whose services send different default settings"

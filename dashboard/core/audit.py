@@ -22,9 +22,12 @@ from limiter.keys import audit_key
 from limiter.types import BucketState
 
 DEFAULT_MAXLEN = 10_000
-ACTIONS = ("configure", "unconfigure", "reset", "delete")
-# What an entry records of a bucket (`state_dict`), in the order every view lists it.
-STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens")
+ACTIONS = ("configure", "unconfigure", "reset", "delete", "shadow", "promote", "discard_shadow")
+# What an entry records of a bucket (`state_dict`), in the order every view lists it;
+# the shadow_ keys only while the bucket has shadow settings.
+STATE_KEYS = ("max_tokens", "burst", "refill_count", "refill_interval", "overridden", "tokens",
+              "shadow_max_tokens", "shadow_burst", "shadow_refill_count", "shadow_refill_interval",
+              "shadow_granted", "shadow_denied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +75,10 @@ def _login(env: Mapping[str, str]) -> str:
 
 
 def state_dict(state: BucketState | BucketRow | None) -> dict[str, object] | None:
-    """What the audit records of a bucket: its settings, operator flag and tokens."""
+    """What the audit records of a bucket: its settings, operator flag and tokens; its shadow's settings and counters."""
     if state is None:
         return None
-    return {
+    out: dict[str, object] = {
         "max_tokens": state.config.max_tokens,
         "burst": state.config.burst,
         "refill_count": state.config.refill_count,
@@ -83,6 +86,17 @@ def state_dict(state: BucketState | BucketRow | None) -> dict[str, object] | Non
         "overridden": state.overridden,
         "tokens": state.tokens,
     }
+    shadow = state.shadow
+    if shadow is not None:
+        out.update({
+            "shadow_max_tokens": shadow.config.max_tokens,
+            "shadow_burst": shadow.config.burst,
+            "shadow_refill_count": shadow.config.refill_count,
+            "shadow_refill_interval": shadow.config.refill_interval,
+            "shadow_granted": shadow.granted,
+            "shadow_denied": shadow.denied,
+        })
+    return out
 
 
 def _text(value: Any, errors: str = "replace") -> str:

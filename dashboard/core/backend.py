@@ -215,6 +215,48 @@ class RedisBackend:
             raise NoSuchBucket(user, self.prefix, "delete")
         return await self._record("delete", user, old, None)
 
+    # ---- shadow settings (audited)
+
+    async def shadow(self, user: str, config: BucketConfig, *, create: bool = False) -> AuditEntry | None:
+        """Preview ``config`` on ``user``'s live traffic: the bucket gains shadow settings (SPEC §2).
+
+        `NoSuchBucket` for a user with no bucket unless ``create``; None when the
+        bucket already previews exactly ``config`` (nothing written or audited).
+        Setting other shadow settings starts the shadow again, counters at 0.
+        """
+        self._writable("shadow", user)
+        old = await self.bucket(user)
+        if old is None and not create:
+            raise NoSuchBucket(user, self.prefix, "preview")
+        if old is not None and old.shadow is not None and old.shadow.config == config:
+            return None
+        new = await self._guard(lambda: self._limiter_for(old).configure(user, config, create=create, shadow=True))
+        if new is None:  # expired since the read: the script wrote nothing
+            raise NoSuchBucket(user, self.prefix, "preview")
+        return await self._record("shadow", user, old, new)
+
+    async def promote(self, user: str) -> AuditEntry | None:
+        """The shadow settings become the operator settings (a live change, settled first); None without a shadow."""
+        self._writable("promote", user)
+        old = await self._existing(user, "promote")
+        if old.shadow is None:
+            return None
+        new = await self._guard(lambda: self._limiter_for(old).promote(user))
+        if new is None:  # discarded or expired since the read: nothing written
+            return None
+        return await self._record("promote", user, old, new)
+
+    async def discard_shadow(self, user: str) -> AuditEntry | None:
+        """Drop the shadow settings; None without a shadow (nothing written or audited)."""
+        self._writable("discard_shadow", user)
+        old = await self._existing(user, "discard")
+        if old.shadow is None:
+            return None
+        new = await self._guard(lambda: self._limiter_for(old).discard_shadow(user))
+        if new is None:
+            return None
+        return await self._record("discard_shadow", user, old, new)
+
     async def _existing(self, user: str, action: str) -> BucketRow:
         row = await self.bucket(user)
         if row is None:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from dashboard.core.protocol import BucketRow
+from dashboard.core.protocol import BucketRow, ShadowRow
 from dashboard.core.rates import Rates
 from limiter.config import BucketConfig
 from limiter.model import MAX_SAFE_INT, Level, Settings, ceil_div, change, refill, refilled
@@ -97,6 +97,7 @@ def build_row(
     now_us: int,
     default: Settings | None,
     rates: Rates | None,
+    shadow_rates: Rates | None = None,
 ) -> BucketRow:
     """A `BucketRow` from the HMGET values (`limiter.layout.BUCKET_FIELDS` order); raises `ReadError`."""
     tokens_raw, anchor_raw, mt, b, rc, iv, operator_raw, granted_raw, denied_raw = values[:9]
@@ -126,6 +127,7 @@ def build_row(
         config = BucketConfig.from_settings(default)
     level = refill(level, settings, now_us)
     other = _other_default(other_raw)
+    shadow = shadow_row(user, values[11], now_us, shadow_rates) if len(values) > 11 and values[11] is not None else None
     gps, dps = rates.update(user, granted, denied, now_us) if rates is not None else (None, None)
     return BucketRow(
         user=user,
@@ -139,7 +141,25 @@ def build_row(
         denials_per_s=dps,
         default_changes=changes,
         other_default=other,
+        shadow=shadow,
     )
+
+
+def shadow_row(user: str, raw: object, now_us: int, rates: Rates | None) -> ShadowRow:
+    """The ``shadow`` field ("<max_tokens> <burst> <refill_count> <interval_us> <tokens> <anchor_us> <granted> <denied>")
+    as the script reads it, its level refilled to ``now_us``; raises `ReadError` for what the script would refuse."""
+    parts = raw.split() if isinstance(raw, (bytes, str)) else ()
+    if len(parts) != 8:
+        raise ReadError("has a corrupt shadow field; it was not written by tbdash")
+    try:
+        cfg = _config_of(tuple(parts[:4]))  # type: ignore[arg-type]
+        tokens, anchor, granted, denied = (_lua_int(v, 0) for v in parts[4:])
+    except ReadError:
+        raise ReadError("has a corrupt shadow field; it was not written by tbdash") from None
+    if tokens > cfg.settings.ceiling:
+        raise ReadError("has a corrupt shadow field; it was not written by tbdash")
+    gps, dps = rates.update(user, granted, denied, now_us) if rates is not None else (None, None)
+    return ShadowRow(refill(Level(tokens, anchor), cfg.settings, now_us).tokens, cfg.config, granted, denied, gps, dps)
 
 
 def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> int:
@@ -151,7 +171,7 @@ def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> 
 _ROW_SLOTS = tuple(
     getattr(BucketRow, name).__set__
     for name in ("user", "tokens", "config", "granted", "denied", "overridden", "ttl_ms", "grants_per_s", "denials_per_s",
-                 "default_changes", "other_default")
+                 "default_changes", "other_default", "shadow")
 )
 
 
@@ -167,6 +187,7 @@ def new_row(
     denials_per_s: float | None,
     default_changes: int = 0,
     other_default: BucketConfig | None = None,
+    shadow: ShadowRow | None = None,
 ) -> BucketRow:
     """``BucketRow(...)`` (positional) at a third of the cost.
 
@@ -175,7 +196,7 @@ def new_row(
     test checks it equals the normal constructor.
     """
     row = object.__new__(BucketRow)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _ROW_SLOTS
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = _ROW_SLOTS
     s0(row, user)
     s1(row, tokens)
     s2(row, config)
@@ -187,4 +208,5 @@ def new_row(
     s8(row, denials_per_s)
     s9(row, default_changes)
     s10(row, other_default)
+    s11(row, shadow)
     return row

@@ -36,24 +36,24 @@ from dashboard.core.discovery import SCAN_COUNT, Discovery, discover, display_ke
 from dashboard.core.protocol import BucketRow, InvalidKey, Snapshot
 from dashboard.core.rates import Rates
 from limiter.config import BucketConfig
-from limiter.layout import BUCKET_FIELDS, DISAGREEMENT_FIELDS
+from limiter.layout import BUCKET_FIELDS, DISAGREEMENT_FIELDS, SHADOW_FIELDS
 from limiter.model import MAX_SAFE_INT, refilled
 
 __all__ = ["CHUNK", "FIELDS", "Poller", "Rates", "ReadError", "build_row", "new_row", "tokens_now"]
 
 FIELDS = BUCKET_FIELDS
 _FIELDS_B = tuple(f.encode() for f in FIELDS)
-_PLAIN = len(FIELDS) - len(DISAGREEMENT_FIELDS)  # the fields every bucket the script wrote holds, as integers
+_PLAIN = len(FIELDS) - len(DISAGREEMENT_FIELDS) - len(SHADOW_FIELDS)  # the fields every bucket the script wrote holds, as integers
 CHUNK = 10_000  # buckets per pipeline: bounds the reply buffer (~1.5 MB) and the time one batch holds a connection
 
 # The reply to `HMGET key <11 fields>` + `PTTL key` when the nine bucket fields are
 # plain non-negative integers (every bucket the script wrote) and the disagreement
-# record is absent (a RESP2 or RESP3 null: redis-py 8 speaks RESP3) or well-formed:
-# matched in C, in one go. At most 16 digits each
+# record is absent (a RESP2 or RESP3 null: redis-py 8 speaks RESP3) or well-formed,
+# and there is no shadow: matched in C, in one go. At most 16 digits each
 # (< 10**16): longer values take the general path, which checks every rule.
 _BUCKET_REPLY = re.compile(
     rb"\*%d\r\n" % len(FIELDS) + rb"\$\d+\r\n(\d{1,16})\r\n" * _PLAIN
-    + rb"(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb":(-?\d+)\r\n"
+    + rb"(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d{1,16})\r\n)(?:\$-1\r\n|_\r\n|\$\d+\r\n(\d+ \d+ \d+ \d+)\r\n)" + rb"(?:\$-1\r\n|_\r\n)" + rb":(-?\d+)\r\n"
 )
 
 
@@ -67,7 +67,7 @@ _TIME = resp.pack(b"TIME")
 class _Read:
     """What one batch read produced, before rows are built."""
 
-    values: list[Any]  # per bucket: 11 values, or a ResponseError
+    values: list[Any]  # per bucket: 12 values (11 when the regex matched: no shadow), or a ResponseError
     pttls: list[int]
     now_us: int
 
@@ -94,6 +94,7 @@ class Poller:
         self.chunk = chunk
         self.scan_count = scan_count
         self.rates = Rates()
+        self.shadow_rates = Rates()  # the same, for the shadow counters of buckets in preview
         self._users: dict[bytes, str] = {}  # bucket key -> user, between polls (pruned by discovery)
         self._requests: dict[bytes, bytes] = {}  # bucket key -> its HMGET + PTTL request, between polls
         self.last_discovery_s = 0.0  # for benchmarks and the status bar
@@ -215,10 +216,11 @@ class Poller:
             if pttl == -2 and all(v is None for v in values):
                 continue  # expired between SCAN and HMGET: an idle bucket, simply gone
             try:
-                append(build_row(user, values, pttl, now, default, rates))
+                append(build_row(user, values, pttl, now, default, rates, self.shadow_rates))
             except ReadError as exc:
                 invalid.append(InvalidKey(display_key(found.keys[i]), str(exc)))
         rates.finish()
+        self.shadow_rates.finish()
         if wrong_type:
             invalid += await self._wrong_types([found.keys[i] for i in wrong_type])
         return rows, invalid

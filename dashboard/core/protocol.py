@@ -14,6 +14,18 @@ from limiter.types import BucketState
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowRow:
+    """A bucket's shadow settings (a preview) as of the same poll: its own level and counters."""
+
+    tokens: int  # refill applied, as of the poll's Redis time
+    config: BucketConfig
+    granted: int  # what the shadow settings answered since the shadow was set
+    denied: int
+    grants_per_s: float | None = None  # from counter deltas between polls; None on first sight
+    denials_per_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BucketRow:
     """One bucket as of one poll."""
 
@@ -30,6 +42,7 @@ class BucketRow:
     # and the last default so replaced (None if never). See the README's data model.
     default_changes: int = 0
     other_default: BucketConfig | None = None
+    shadow: ShadowRow | None = None  # shadow settings being previewed, if any
 
     @property
     def ceiling(self) -> int:
@@ -181,6 +194,19 @@ class Backend(Protocol):
     async def reset(self, user: str) -> AuditEntry: ...
 
     async def delete(self, user: str) -> AuditEntry: ...
+
+    # ---- shadow settings (a preview on live traffic; audited). None: nothing changed.
+    async def shadow(self, user: str, config: BucketConfig, *, create: bool = False) -> AuditEntry | None:
+        """Preview ``config`` on ``user``'s bucket (`NoSuchBucket` unless ``create``); None when already previewed."""
+        ...
+
+    async def promote(self, user: str) -> AuditEntry | None:
+        """Make the shadow settings the operator settings (a live change); None when there is no shadow."""
+        ...
+
+    async def discard_shadow(self, user: str) -> AuditEntry | None:
+        """Drop the shadow settings; None when there is no shadow."""
+        ...
 
     # ---- load
     async def check_load(self, spec: LoadSpec) -> BucketRow | None:

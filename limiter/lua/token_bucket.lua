@@ -5,6 +5,7 @@
 --
 -- KEYS[1]      the bucket hash, <prefix>:{<user>}   (one key: one Cluster slot)
 -- ARGV[1]      operation: acquire | peek | configure | unconfigure | reset | delete
+--              | shadow | promote | discard
 -- ARGV[2]      "<max_tokens> <burst> <refill_count> <interval_us> <idle_ms>": the caller's
 --              default settings (in force unless an operator configured the bucket), and
 --              how long a full bucket without operator settings is kept before it expires
@@ -17,18 +18,33 @@
 --              settings; they persist until unconfigure or delete. ARGV[4] "1" (the default
 --              when absent) creates a missing bucket, full at the operator's max_tokens;
 --              "0" leaves a missing bucket missing (nothing written, reply nil)
+-- shadow:      ARGV[3], ARGV[4] as for configure, but the settings become the bucket's shadow
+--              (a preview): its own tokens and anchor, started from the enforced state now
+--              exactly as configure would change it, counters at 0 (a shadow set again starts
+--              again). A missing bucket created by it starts at the caller's default. Every
+--              later acquire is also taken from the shadow (when n is not above the enforced
+--              ceiling and is not a replay) and counted as a shadow grant or denial; only the
+--              enforced settings answer. A bucket with a shadow never expires.
+-- promote:     the shadow's settings become the operator's (configure with them: settled at
+--              the old settings first), and the shadow is dropped
+-- discard:     the shadow is dropped (the expiry of a bucket without operator settings resumes)
+--              promote and discard on a bucket without a shadow write nothing and reply nil
 --
 -- Reply of acquire, one string (it is the hot path; a string parses fastest):
---   "<code> <allowed> <tokens> <wait_us> <ceiling> <now_us>"
---   code 0 = ok, 1 = n is larger than the ceiling (nothing written), 2 = replayed request id
+--   "<code> <allowed> <tokens> <wait_us> <ceiling> <now_us>", and on a bucket with a shadow
+--   a seventh number, <shadow_allowed> (1 or 0: what the shadow settings answered)
+--   code 0 = ok, 1 = n is larger than the ceiling (nothing written, no seventh number),
+--   2 = replayed request id (the seventh number as first answered, if it was)
 -- Reply of delete: 1 if a bucket was deleted, 0 if there was none.
--- Reply of peek, configure, unconfigure, reset (nil for a missing bucket, except
--- configure with ARGV[4] "1"; nothing is written when the reply is nil):
+-- Reply of peek, configure, unconfigure, reset, shadow, promote, discard (nil for a missing
+-- bucket, except configure and shadow with ARGV[4] "1"; nothing is written when the reply is nil):
 --   { 0, 0, tokens, 0, max_tokens, burst, refill_count, interval_us,
---     granted, denied, operator, now_us, anchor_us, default_changes, other_default }
+--     granted, denied, operator, now_us, anchor_us, default_changes, other_default, shadow }
 --   default_changes: how many times a caller's default replaced a different stored
 --   default (callers disagree); other_default: the last default so replaced, as
 --   "<max_tokens> <burst> <refill_count> <interval_us>", or "" if none ever was.
+--   shadow: "" without one, else "<max_tokens> <burst> <refill_count> <interval_us> <tokens>
+--   <anchor_us> <granted> <denied>", its tokens refilled as of now_us (the stored field's format)
 -- Errors: "ERR token_bucket: ..." for bad arguments, a wrong-type key or corrupt fields;
 -- they are raised before the first write, so a bad key is never half-changed.
 --
@@ -36,15 +52,17 @@
 --              granted denied req ("<request id> <allowed> <wait_us>" of the last consume)
 --              default (ARGV[2] of the caller whose default is in force; absent while an
 --              operator's settings are) default_changes other_default (once callers disagreed)
--- Expiry, without operator settings: idle_ms after the bucket would be full again (+1 ms),
--- rounded up to a multiple of idle_ms / 8; sent only when it moves.
+--              shadow (only while the bucket has one; the format of the reply's shadow)
+-- Expiry, without operator settings and without a shadow: idle_ms after the bucket would be
+-- full again (+1 ms), rounded up to a multiple of idle_ms / 8; sent only when it moves.
 --
 -- Layout. The lean path: an acquire on a bucket whose stored default is the caller's
 -- (compared as one string), or that has operator settings, or that does not exist yet,
--- checked and run inline: no closures, six fields read (seven with a request id to
--- look for), only what changed written. The general section: everything else (a caller
--- with another default, a key an older version wrote, corrupt data, the other
--- operations); its helpers exist only there. Both end in the same acquire and expiry code.
+-- and that has no shadow (one more field read: nil), checked and run inline: no closures,
+-- seven fields read (eight with a request id to look for), only what changed written.
+-- The general section: everything else (a shadow, a caller with another default, a key an
+-- older version wrote, corrupt data, the other operations); its helpers exist only there.
+-- Both end in the same acquire and expiry code.
 
 local MAX_SAFE = 9007199254740991
 local key, op, default_arg = KEYS[1], ARGV[1], ARGV[2]
@@ -71,6 +89,7 @@ local clock, ceiling_text -- TIME's reply, and the ceiling as text when it is at
 local tokens, anchor, operator, granted, denied
 local old_full -- when the stored state is full again, if its expiry is known (else it is set)
 local more, drop, both_counters -- fields the acquire's write adds, deletes; both counters too
+local shadow, shadow_take -- the shadow after this call (general section only), and its acquire
 local lean = false
 
 if default_ok and op == 'acquire' then
@@ -91,16 +110,18 @@ if n then
   -- pcall: a key of another type fails every test below and gets its error further down.
   if ARGV[5] == '1' and request ~= '' then
     -- The caller says this request id was never sent before: no earlier answer to look for.
-    h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied')
+    h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied', 'shadow')
   else
-    h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied', 'req')
-    last = h[7]
+    h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'default', 'operator', 'granted', 'denied', 'shadow', 'req')
+    last = h[8]
   end
   local mode = h[4]
   local t0, a0, g0, d0 = h[1], h[2], h[5] or '0', h[6] or '0'
   if t0 and a0 and #t0 > 0 and #a0 > 0 and #g0 > 0 and #d0 > 0 and not string.find(t0 .. a0 .. g0 .. d0, '%D') then
-    -- Shadow settings, when they exist, will take the general section: one more test here.
-    if mode == '0' and h[3] == default_arg then
+    -- A bucket with a shadow takes the general section: the one test the lean path pays.
+    if h[7] then
+      lean = false
+    elseif mode == '0' and h[3] == default_arg then
       lean = true -- the default in force is the caller's: already checked above
     elseif mode == '1' and not h[3] then
       -- Operator settings: the four fields are theirs; checked like the default.
@@ -135,7 +156,7 @@ if n then
         old_full = anchor + ticks * interval
       end
     end
-  elseif not (h[1] or h[2] or h[3] or mode or h[5] or h[6] or last or h.err) and redis.call('EXISTS', key) == 0 then
+  elseif not (h[1] or h[2] or h[3] or mode or h[5] or h[6] or h[7] or last or h.err) and redis.call('EXISTS', key) == 0 then
     -- A new bucket: max_tokens tokens, its first tick starting now.
     lean, tokens, anchor, operator, granted, denied, both_counters = true, dm + 0, now, 0, 0, 0, true
     more = { 'default', default_arg, 'operator', '0', 'max_tokens', dm, 'burst', db, 'refill_count', dc,
@@ -259,13 +280,14 @@ if not lean then
   if not default then return fail(err) end
   idle_ms = int(idle, 0)
   if not idle_ms then return fail('idle_ms must be a whole number >= 0') end
-  local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true }
+  local ops = { acquire = true, peek = true, configure = true, unconfigure = true, reset = true, delete = true,
+                shadow = true, promote = true, discard = true }
   if not ops[op] then return fail('unknown operation ' .. tostring(op)) end
 
   local wanted, create
   if op == 'acquire' then
     if not n then return fail('n must be a whole number >= 1') end
-  elseif op == 'configure' then
+  elseif op == 'configure' or op == 'shadow' then
     wanted, err = settings_arg(ARGV[3], 'new')
     if not wanted then return fail(err) end
     create = ARGV[4] or '1'
@@ -279,7 +301,7 @@ if not lean then
   -- Read and validate the stored state. pcall: a key of another type must
   -- become a clear error, not a script crash.
   h = redis.pcall('HMGET', key, 'tokens', 'anchor_us', 'max_tokens', 'burst', 'refill_count',
-                  'interval_us', 'operator', 'granted', 'denied', 'req', 'default')
+                  'interval_us', 'operator', 'granted', 'denied', 'req', 'default', 'shadow')
   if h.err then
     return fail(key .. ' is not a hash (' .. redis.call('TYPE', key).ok .. '); it was not written by tbdash')
   end
@@ -310,6 +332,22 @@ if not lean then
     return fail(key .. ' is a hash without bucket fields; it was not written by tbdash')
   end
 
+  -- The shadow: "<max_tokens> <burst> <refill_count> <interval_us> <tokens> <anchor_us> <granted> <denied>".
+  local shadow_changed = false -- the shadow field is written (or dropped) by this call
+  if exists and h[12] then
+    local sm, sb, sc, si, st, sa, sg, sd = string.match(h[12], '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
+    local ss = sm and settings(sm, sb, sc, si, 'shadow')
+    if ss then
+      shadow = { s = ss, tokens = int(st, 0), anchor = int(sa, 0), granted = int(sg, 0), denied = int(sd, 0) }
+    end
+    if not (shadow and shadow.tokens and shadow.anchor and shadow.granted and shadow.denied and shadow.tokens <= ss.ceiling) then
+      return fail(key .. ' has a corrupt shadow field; it was not written by tbdash')
+    end
+  end
+  if (op == 'promote' or op == 'discard') and not shadow then
+    return nil -- nothing to promote or discard: nothing written, and the caller learns it
+  end
+
   if op == 'delete' then
     return redis.call('DEL', key) -- 1 if a bucket was deleted, 0 if there was none
   end
@@ -317,14 +355,14 @@ if not lean then
   if not exists then
     -- Writes to a missing bucket that would only make sense on an existing one
     -- write nothing: the caller learns it was missing (nil) instead of creating it.
-    if op == 'peek' or op == 'unconfigure' or op == 'reset' or (op == 'configure' and create == '0') then
+    if op == 'peek' or op == 'unconfigure' or op == 'reset' or ((op == 'configure' or op == 'shadow') and create == '0') then
       return nil
     end
     if op == 'configure' then
       -- An operator's bucket starts full at its own max_tokens, not the default's.
       tokens, anchor, stored, operator = wanted.max, now, wanted, 1
     else
-      tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens
+      tokens, anchor, stored = default.max, now, default -- a new bucket: max_tokens tokens (shadow too)
     end
   end
 
@@ -355,9 +393,29 @@ if not lean then
     return fail(key .. ' has non-numeric disagreement fields; it was not written by tbdash')
   end
 
+  local function shadow_field(t, a)
+    local ss = shadow.s
+    return string.format('%d %d %d %d %d %d %d %d', ss.max, ss.burst, ss.count, ss.interval, t, a, shadow.granted, shadow.denied)
+  end
+
   local function long_reply()
+    local shadow_now = ''
+    if shadow then shadow_now = shadow_field(refill(shadow.tokens, shadow.anchor, shadow.s, now)) end
     return { 0, 0, tokens, 0, s.max, s.burst, s.count, s.interval, granted, denied, operator, now, anchor,
-             changes or 0, other or '' }
+             changes or 0, other or '', shadow_now }
+  end
+
+  -- The shadow's answer to an acquire of n (called once the enforced checks let it through):
+  -- its own refill, all or nothing (n above its ceiling is a denial), counted; and its field.
+  shadow_take = function(n)
+    local sh, answer = shadow, '0'
+    sh.tokens, sh.anchor = refill(sh.tokens, sh.anchor, sh.s, now)
+    if sh.tokens >= n then
+      sh.tokens, sh.granted, answer = sh.tokens - n, sh.granted + 1, '1'
+    else
+      sh.denied = sh.denied + 1
+    end
+    return answer, shadow_field(sh.tokens, sh.anchor)
   end
 
   if op == 'peek' then
@@ -372,6 +430,21 @@ if not lean then
     s, operator, settings_changed = default, 0, true
   elseif op == 'reset' then
     tokens, anchor = s.max, now
+    if shadow then shadow.tokens, shadow.anchor, shadow_changed = shadow.s.max, now, true end
+  elseif op == 'shadow' then
+    -- Started from the enforced state now, exactly as configure would change it.
+    local t, a = change(tokens, anchor, s, wanted, now)
+    shadow, shadow_changed = { s = wanted, tokens = t, anchor = a, granted = 0, denied = 0 }, true
+    if operator == 0 then redis.call('PERSIST', key) end -- a bucket with a shadow never expires
+  elseif op == 'promote' then
+    tokens, anchor = change(tokens, anchor, s, shadow.s, now) -- a live change: settled first
+    if operator == 0 then redis.call('PERSIST', key) end
+    s, operator, settings_changed, shadow, shadow_changed = shadow.s, 1, true, nil, true
+  elseif op == 'discard' then
+    -- Settled now (refill changes nothing it would not), so a full bucket's idle time,
+    -- and its expiry, start now: its time with a shadow was not idle.
+    tokens, anchor = refill(tokens, anchor, s, now)
+    shadow, shadow_changed = nil, true
   end
 
   -- What to write besides tokens, anchor_us and the counters: the settings when they
@@ -390,6 +463,13 @@ if not lean then
     more[#more + 1] = 'default'; more[#more + 1] = default_arg
   elseif operator == 1 and h[11] then
     drop[1] = 'default' -- an operator's settings are read from their own fields
+  end
+  if shadow_changed then
+    if shadow then
+      more[#more + 1] = 'shadow'; more[#more + 1] = shadow_field(shadow.tokens, shadow.anchor)
+    else
+      drop[#drop + 1] = 'shadow'
+    end
   end
   ceiling, count, interval = s.ceiling, s.count, s.interval
   both_counters = settings_changed -- a new bucket, or other settings: both counters are written
@@ -411,12 +491,18 @@ if op == 'acquire' then
 
   if last and request ~= '' and string.sub(last, 1, #request + 1) == request .. ' ' then
     -- The client timed out and retried a request that had already run.
-    local was_allowed, was_wait = string.match(last, '^(%d+) (%d+)$', #request + 2)
+    local was_allowed, was_wait, was_shadow = string.match(last, '^(%d+) (%d+) ?([01]?)$', #request + 2)
     if was_allowed then
-      return string.format('2 %d %d %d %d %d', was_allowed, tokens, was_wait, ceiling, now)
+      return string.format('2 %d %d %d %d %d', was_allowed, tokens, was_wait, ceiling, now) ..
+        (was_shadow ~= '' and ' ' .. was_shadow or '')
     end
   end
   if n > ceiling then return string.format('1 0 %d 0 %d %d', tokens, ceiling, now) end
+  local shadow_answer, shadow_text -- " <1|0>" and the shadow's field, on a bucket with a shadow
+  if shadow then
+    shadow_answer, shadow_text = shadow_take(n)
+    shadow_answer = ' ' .. shadow_answer
+  end
 
   -- model.take, inline: refill, then take n or say when they will be there.
   local anchor_was = anchor
@@ -450,6 +536,7 @@ if op == 'acquire' then
     reply = string.format('0 0 %s %d %d %d', tokens_text, wait, ceiling, now)
     answer, counter, value = string.format(' 0 %d', wait), 'denied', string.format('%d', denied)
   end
+  if shadow then reply = reply .. shadow_answer end
 
   -- Write what changed (a grant within a tick leaves anchor_us as it was).
   if more then
@@ -461,7 +548,8 @@ if op == 'acquire' then
     else
       fields[#fields + 1] = counter; fields[#fields + 1] = value
     end
-    if request ~= '' then fields[#fields + 1] = 'req'; fields[#fields + 1] = request .. answer end
+    if request ~= '' then fields[#fields + 1] = 'req'; fields[#fields + 1] = request .. answer .. (shadow_answer or '') end
+    if shadow then fields[#fields + 1] = 'shadow'; fields[#fields + 1] = shadow_text end
     for i = 1, #more do fields[#fields + 1] = more[i] end
     redis.call('HSET', key, unpack(fields))
     drop = drop or {}
@@ -481,7 +569,7 @@ end
 
 -- ------------------------------------------------------------------ expiry
 
-if operator == 0 then
+if operator == 0 and not shadow then
   -- Idle state expires idle_ms after the bucket would be full again (+1 ms), rounded up to
   -- an eighth of idle_ms: a missing key then reads as a new bucket, so idle users cost no
   -- memory, and a bucket in use moves its expiry once per eighth, not on every grant.

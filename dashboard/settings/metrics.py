@@ -32,8 +32,10 @@ def parse_listen(text: str) -> ListenAddress:
         raise ValueError(f"{text!r}: an IPv6 address needs brackets, e.g. [::1]:9464")
     else:
         host, colon, port_text = item.partition(":")
+        if not colon and host.isdigit():
+            raise ValueError(f"{text!r} is a port without a host; write HOST:PORT, e.g. 127.0.0.1:{host}")
         if not colon:
-            raise ValueError(f"{text!r} has no port; write HOST:PORT, e.g. 127.0.0.1:9464")
+            raise ValueError(f"{text!r} has no port; write HOST:PORT, e.g. {host}:9464")
     if not host:
         raise ValueError(f"{text!r} has no host; write 0.0.0.0:PORT to listen on every interface")
     if any(c.isspace() or c in "/?#@[]" for c in host):

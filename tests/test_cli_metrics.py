@@ -167,3 +167,32 @@ def test_read_only_with_the_readme_dashboard_user_and_equal_to_status(recipe_use
     assert by_user(scraped.samples, "tbdash_bucket_denied_total") == {u: b["denied"] for u, b in status.items()}
     assert by_user(scraped.samples, "tbdash_bucket_granted_total") == {u: b["granted"] for u, b in status.items()}
     assert RECIPE_PASSWORD.encode() not in scraped.body and RECIPE_PASSWORD not in exporter.stderr
+
+
+def test_help_names_the_listen_option() -> None:
+    result = subprocess.run([sys.executable, "-m", "dashboard", "metrics", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--listen HOST:PORT" in result.stdout and "--url" in result.stdout
+
+
+def test_on_sentinel(sentinel_group, sentinel_client) -> None:
+    exported_equal_denials(sentinel_group.url, sentinel_client)
+
+
+def test_on_cluster(cluster_group, cluster_client) -> None:
+    exported_equal_denials(cluster_group.url, cluster_client)
+
+
+def exported_equal_denials(url: str, client) -> None:
+    limiter = RedisLimiter(client, default=SLOW)
+    users = ["alice", "bob{x}", "carol", "dave"]
+    for i, user in enumerate(users):
+        for _ in range(11 + i):
+            limiter.try_acquire(user)
+    exporter = ExporterProcess(["--url", url])
+    try:
+        scraped = exporter.wait_for("a poll", lambda s: value(s, "tbdash_up") == 1)
+    finally:
+        assert exporter.stop() == 0
+    assert by_user(scraped.samples, "tbdash_bucket_denied_total") == {u: 1 + i for i, u in enumerate(users)}
+    assert by_user(scraped.samples, "tbdash_bucket_tokens") == dict.fromkeys(users, 0)
+    assert value(scraped.samples, "tbdash_buckets") == 4

@@ -262,3 +262,19 @@ async def test_a_failed_poll_drops_the_bucket_series_and_counts_the_error(redis_
     finally:
         running.close()
         await client.aclose()
+
+
+async def test_openmetrics_scrapes_parse_too(exporter, redis_client) -> None:
+    # Prometheus asks for OpenMetrics first; its parser is stricter (names, suffixes, # EOF).
+    import httpx
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    hostile_corpus.seed(redis_client)
+    assert await exporter.poll()
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.get(exporter.url, headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert reply.headers["content-type"].startswith("application/openmetrics-text")
+    families = {f.name: f for f in text_string_to_metric_families(reply.text)}
+    users = {s.labels["user"] for s in families["tbdash_bucket_tokens"].samples}
+    assert users == set(hostile_corpus.SHOWN.values()) | {"alice"}
+    assert families["tbdash_bucket_denied"].type == "counter" and families["tbdash_up"].samples[0].value == 1

@@ -105,7 +105,7 @@ async def _serve(ctx: Context, exporter: Any, address: ListenAddress) -> int:
                 state,
                 lambda: _open(ctx, url),
                 interval=settings.poll_interval,
-                on_failure=lambda exc: _problem(ctx, exc, url),
+                describe=lambda exc: _problem(ctx, exc, url),
                 report=lambda text: ctx.note(f"{PREFIX}: {text}"),
                 fatal=(UsageError, Failed),
             )

@@ -148,7 +148,7 @@ Opener = Callable[[], Awaitable[Backend]]
 class PollLoop:
     """Polls through one backend (opened, and re-opened after a failed open, by ``open_backend``).
 
-    A failure of any poll is counted, reported once through ``on_failure``
+    A failure of any poll is counted, put in words by ``describe`` and given to ``report`` once
     (again only when its text changes), and retried at the next interval; the
     exceptions in ``fatal`` (bad configuration found while opening) end the loop.
     """
@@ -159,14 +159,14 @@ class PollLoop:
         open_backend: Opener,
         *,
         interval: float,
-        on_failure: Callable[[BaseException], str] = str,
+        describe: Callable[[BaseException], str] = str,
         report: Callable[[str], None] = lambda text: None,
         fatal: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.state = state
         self.open_backend = open_backend
         self.interval = interval
-        self.describe = on_failure
+        self.describe = describe
         self.report = report
         self.fatal = fatal
         self._backend: Backend | None = None

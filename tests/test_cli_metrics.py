@@ -121,7 +121,8 @@ def test_redis_lost_and_back_while_serving(redis_factory) -> None:
         assert by_user(scraped.samples, "tbdash_bucket_tokens") == {}
         server.restart()
         RedisLimiter(server.client(), default=SLOW).try_acquire("bob", 2)
-        scraped = exporter.wait_for("a poll after the restart", lambda s: value(s, "tbdash_up") == 1)
+        # A poll may come between the restart and bob's bucket: wait for one that sees a bucket.
+        scraped = exporter.wait_for("a poll after the restart", lambda s: value(s, "tbdash_up") == 1 and value(s, "tbdash_buckets"))
         assert by_user(scraped.samples, "tbdash_bucket_tokens") == {"bob": 8}
     finally:
         assert exporter.stop() == 0

@@ -1,7 +1,7 @@
 """The ``tbdash`` command line (SPEC §5), one module per command.
 
-``tbdash`` opens the dashboard; ``demo``, ``status``, ``set``, ``load`` and
-``audit`` are subcommands. Common options (``--config``, ``--url``,
+``tbdash`` opens the dashboard; ``demo``, ``status``, ``set``, ``load``,
+``audit`` and ``metrics`` are subcommands. Common options (``--config``, ``--url``,
 ``--prefix``, ``--read-only``) work before or after the subcommand.
 
 Exit codes: 0 success; 1 the operation failed at run time (e.g. the change was

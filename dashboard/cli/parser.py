@@ -76,4 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub, top=False)
     sub.add_argument("--json", action="store_true", help="machine-readable output (ASCII JSON)")
     sub.add_argument("--limit", default="50", metavar="N", help="how many entries, 1 ... 10,000 (default 50)")
+
+    sub = commands.add_parser("metrics", help="a Prometheus exporter of the buckets", description="Serve Prometheus metrics at http://HOST:PORT/metrics: per-bucket tokens, ceiling, refill rate, grants and denials for the [metrics] top_n buckets with the most denials, totals over every bucket, and the poll's own health (tbdash_up, errors, duration, last success). Polls every [metrics] poll_interval; a scrape reads the last poll. Read-only. Keeps serving when Redis is down (tbdash_up 0).")
+    _common(sub, top=False)
+    sub.add_argument("--listen", metavar="HOST:PORT", help="where to serve (default: [metrics] listen, 127.0.0.1:9464; [::1]:9464 for IPv6, port 0 for any free port)")
+    sub.set_defaults(read_only=True)  # the exporter never writes
     return parser

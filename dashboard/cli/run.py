@@ -12,6 +12,7 @@ from dashboard.cli.change import check_set, set_command
 from dashboard.cli.context import Context, load_settings, open_backend, quiet_close, redis_error, scrub, secrets_of, server_for, write
 from dashboard.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Failed, Unreachable, UsageError
 from dashboard.cli.load import load, load_spec
+from dashboard.cli.metrics import metrics
 from dashboard.cli.parser import build_parser
 from dashboard.cli.shadow import check_shadow, shadow_command
 from dashboard.cli.status import status
@@ -71,6 +72,8 @@ def _dispatch(ctx: Context) -> int:
             return tui.dashboard(ctx)
         if command == "demo":
             return tui.demo(ctx)
+        if command == "metrics":  # a server: it opens (and reopens) its own backend
+            return metrics(ctx)
         return asyncio.run(_run_command(ctx))
     except ReadOnlyError as exc:
         raise UsageError(f"tbdash {command}: {exc}") from None

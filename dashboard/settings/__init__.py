@@ -11,7 +11,7 @@ environment variables ``TBDASH_<SECTION>__<KEY>[__<KEY>...]``
 TOML scalars when they parse, else as strings), the file, the defaults.
 
 The models: ``[redis]`` in redis.py, ``[limiter]``, ``[dashboard]`` and
-``[demo]`` in sections.py, the whole file in model.py. Every problem becomes
+``[demo]`` in sections.py, ``[metrics]`` in metrics.py, the whole file in model.py. Every problem becomes
 one line of a `ConfigError` (errors.py) naming where the value came from (file,
 variable or flag), the field and what is wrong. Secret values are never shown.
 Nothing here imports textual.
@@ -22,6 +22,7 @@ from __future__ import annotations
 from dashboard.settings.errors import ConfigError
 from dashboard.settings.files import CONFIG_ENV, ConfigLocation, find_config_file
 from dashboard.settings.layers import ENV_PREFIX, OVERRIDE_FLAGS, load_settings
+from dashboard.settings.metrics import DEFAULT_LISTEN, ListenAddress, MetricsSettings, parse_listen
 from dashboard.settings.model import TbdashSettings
 from dashboard.settings.redis import DEFAULT_URL, RedisSettings
 from dashboard.settings.sections import (
@@ -37,6 +38,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_BUCKET",
     "DEFAULT_DEMO_USERS",
+    "DEFAULT_LISTEN",
     "DEFAULT_URL",
     "ENV_PREFIX",
     "OVERRIDE_FLAGS",
@@ -46,8 +48,11 @@ __all__ = [
     "DemoSettings",
     "DemoUser",
     "LimiterSettings",
+    "ListenAddress",
+    "MetricsSettings",
     "RedisSettings",
     "TbdashSettings",
     "find_config_file",
     "load_settings",
+    "parse_listen",
 ]

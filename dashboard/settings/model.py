@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from dashboard.connection import Embedded, Target, resolve_password
 from dashboard.settings.errors import ConfigError, problem_line
+from dashboard.settings.metrics import MetricsSettings
 from dashboard.settings.redis import RedisSettings, Section
 from dashboard.settings.sections import DashboardSettings, DemoSettings, LimiterSettings
 from limiter.connect import ConnectionSpec, InvalidConnection
@@ -22,6 +23,7 @@ class TbdashSettings(Section):
     limiter: LimiterSettings = Field(default_factory=LimiterSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     _source_file: Path | None = PrivateAttr(default=None)
     _sources: dict[tuple[str | int, ...], list[str]] = PrivateAttr(default_factory=dict)

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.core.backend import RedisBackend
 from dashboard.core.exporter import ExporterState, PollLoop, SnapshotCollector
-from dashboard.core.metrics_view import ShadowOf, no_shadow
+from dashboard.core.metrics_view import ShadowOf, row_shadow
 from support.servers import wait_until
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
@@ -63,7 +63,7 @@ def scrape_url(url: str) -> Scrape:
 class InProcessExporter:
     """The exporter's core on one backend; ``await poll()`` runs exactly one poll."""
 
-    def __init__(self, client: Any, *, prefix: str = "token_bucket", top_n: int = 100, shadow_of: ShadowOf = no_shadow) -> None:
+    def __init__(self, client: Any, *, prefix: str = "token_bucket", top_n: int = 100, shadow_of: ShadowOf = row_shadow) -> None:
         self.backend = RedisBackend(client, prefix=prefix, read_only=True)
         self.state = ExporterState(prefix=prefix, top_n=top_n, shadow_of=shadow_of)
 

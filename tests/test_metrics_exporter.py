@@ -171,7 +171,7 @@ def test_label_values_are_distinct_for_distinct_ids_and_bounded() -> None:
 
 @dataclass(frozen=True)
 class HandShadow:
-    """A shadow as SPEC §3's ShadowState has it, made by hand (the rows carry none yet on main)."""
+    """A shadow as SPEC §3's ShadowState has it, made by hand (any object of that shape will do)."""
 
     tokens: int
     config: BucketConfig
@@ -185,6 +185,23 @@ def row(user: str, tokens: int = 5, granted: int = 0, denied: int = 0) -> Bucket
 
 def snapshot(*rows: BucketRow) -> Snapshot:
     return Snapshot(taken_at=1.0, redis_time_us=1, buckets=rows, invalid=(), poll_seconds=0.01, latency_ms=0.1)
+
+
+async def test_shadow_figures_of_a_real_preview_equal_peek(exporter, redis_client) -> None:
+    limiter = seed_mixed(redis_client)
+    tight = BucketConfig(max_tokens=2, burst=1, refill_count=1, refill_interval=3600)
+    limiter.configure("bob", tight, shadow=True)
+    for _ in range(4):
+        limiter.try_acquire("bob")
+    assert await exporter.poll()
+    samples = (await exporter.scrape()).samples
+    state = limiter.peek("bob")
+    assert state is not None and state.shadow is not None and state.shadow.denied > 0
+    assert by_user(samples, "tbdash_bucket_shadow_tokens") == {"bob": state.shadow.tokens}
+    assert by_user(samples, "tbdash_bucket_shadow_ceiling") == {"bob": 3}
+    assert by_user(samples, "tbdash_bucket_shadow_granted_total") == {"bob": state.shadow.granted}
+    assert by_user(samples, "tbdash_bucket_shadow_denied_total") == {"bob": state.shadow.denied}
+    assert value(samples, "tbdash_buckets_shadowed") == 1
 
 
 async def test_shadow_figures_appear_for_rows_with_a_shadow(async_redis_client) -> None:

@@ -26,7 +26,7 @@ from typing import Awaitable, Callable, Iterator
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from dashboard.core.metrics_view import ExportedBucket, MetricsView, ObservedTotals, ShadowOf, label_value, no_shadow
+from dashboard.core.metrics_view import ExportedBucket, MetricsView, ObservedTotals, ShadowOf, label_value, row_shadow
 from dashboard.core.protocol import Backend
 
 NAMESPACE = "tbdash"
@@ -44,7 +44,7 @@ class PollHealth:
 class ExporterState:
     """The last poll's view and the loop's health, each replaced whole (read by scrapes in other threads)."""
 
-    def __init__(self, *, prefix: str, top_n: int, shadow_of: ShadowOf = no_shadow) -> None:
+    def __init__(self, *, prefix: str, top_n: int, shadow_of: ShadowOf = row_shadow) -> None:
         self.prefix = prefix
         self.top_n = top_n
         self.shadow_of = shadow_of

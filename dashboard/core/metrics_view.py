@@ -53,10 +53,9 @@ class Shadow(Protocol):
 ShadowOf = Callable[[BucketRow], "Shadow | None"]
 
 
-def no_shadow(row: BucketRow) -> Shadow | None:
-    """The shadow hook while rows carry no shadow: none. When `BucketRow` gains
-    ``shadow``, pass ``shadow_of=lambda row: row.shadow`` (or make that the default)."""
-    return None
+def row_shadow(row: BucketRow) -> Shadow | None:
+    """The bucket's shadow (preview) settings as the poll read them, or None."""
+    return row.shadow
 
 
 def label_value(user: str) -> str:
@@ -91,7 +90,7 @@ class MetricsView:
     redis_latency_s: float
 
     @classmethod
-    def of(cls, snapshot: Snapshot, top_n: int, totals: ObservedTotals, shadow_of: ShadowOf = no_shadow) -> MetricsView:
+    def of(cls, snapshot: Snapshot, top_n: int, totals: ObservedTotals, shadow_of: ShadowOf = row_shadow) -> MetricsView:
         rows = snapshot.buckets
         empty, shadowed = totals.update(rows, shadow_of)
         top = heapq.nsmallest(top_n, rows, key=_rank)
@@ -138,12 +137,11 @@ class ObservedTotals:
         self.denied = 0
         self._last: dict[str, tuple[int, int]] = {}
 
-    def update(self, rows: tuple[BucketRow, ...], shadow_of: ShadowOf = no_shadow) -> tuple[int, int]:
+    def update(self, rows: tuple[BucketRow, ...], shadow_of: ShadowOf = row_shadow) -> tuple[int, int]:
         """Add this poll's increases; returns (empty buckets, buckets with a shadow), counted in the same pass."""
         last_get = self._last.get
         now: dict[str, tuple[int, int]] = {}
         granted = denied = empty = shadowed = 0
-        check_shadow = shadow_of is not no_shadow
         for row in rows:
             g, d = row.granted, row.denied
             now[row.user] = (g, d)
@@ -156,7 +154,7 @@ class ObservedTotals:
                 denied += d - previous[1] if d >= previous[1] else d
             if row.tokens == 0:
                 empty += 1
-            if check_shadow and shadow_of(row) is not None:
+            if shadow_of(row) is not None:
                 shadowed += 1
         self._last = now
         self.granted += granted

@@ -13,7 +13,7 @@ from dashboard.cli.context import Context, load_settings, open_backend, quiet_cl
 from dashboard.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Failed, Unreachable, UsageError
 from dashboard.cli.load import load, load_spec
 from dashboard.cli.parser import build_parser
-from dashboard.cli.status import status
+from dashboard.cli.status import check_status, status
 from dashboard.core.failures import ACL_HINT, OPERATOR_HINT
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def _check_before_connecting(ctx: Context, command: str) -> None:
         load_spec(ctx)
     elif command == "audit":
         check_audit(ctx)
+    elif command == "status":
+        check_status(ctx)
 
 
 def _dispatch(ctx: Context) -> int:

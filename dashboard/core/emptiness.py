@@ -19,25 +19,25 @@ from dashboard.core.protocol import BucketRow, Snapshot
 
 class EmptySince:
     def __init__(self) -> None:
-        self._since: dict[str, int] = {}  # user -> Redis time (ms) of the first poll of its empty run
+        self._since: dict[str, int] = {}  # user -> Redis time (µs) of the first poll of its empty run
         self._poll: dict[str, int] = {}  # user -> number of the last poll that saw it empty
         self._polls = 0
-        self.now_ms: int | None = None
+        self.now_us: int | None = None
 
     def feed(self, snapshot: Snapshot) -> None:
-        now_ms = snapshot.redis_time_us // 1000 if snapshot.redis_time_us else round(snapshot.taken_at * 1000)
-        self.update(now_ms, snapshot.buckets)
+        now_us = snapshot.redis_time_us or round(snapshot.taken_at * 1_000_000)
+        self.update(now_us, snapshot.buckets)
 
-    def update(self, now_ms: int, rows: Iterable[BucketRow]) -> None:
-        """One poll's levels as of ``now_ms``; buckets not in ``rows`` are forgotten."""
-        if self.now_ms is not None and now_ms < self.now_ms:
+    def update(self, now_us: int, rows: Iterable[BucketRow]) -> None:
+        """One poll's levels as of ``now_us``; buckets not in ``rows`` are forgotten."""
+        if self.now_us is not None and now_us < self.now_us:
             self.clear()  # Redis time went back: no run can be trusted
-        self.now_ms = now_ms
+        self.now_us = now_us
         self._polls += 1
         poll, since, seen = self._polls, self._since, self._poll
         for row in rows:
             if row.tokens == 0:
-                since.setdefault(row.user, now_ms)
+                since.setdefault(row.user, now_us)
                 seen[row.user] = poll
         for user in [u for u, p in seen.items() if p != poll]:  # not empty (or not there) this poll
             del seen[user]
@@ -46,16 +46,16 @@ class EmptySince:
     def empty_for(self, user: str) -> float | None:
         """Seconds ``user``'s bucket has been seen empty, up to the last poll; None if it was not empty then."""
         start = self._since.get(user)
-        if start is None or self.now_ms is None:
+        if start is None or self.now_us is None:
             return None
-        return (self.now_ms - start) / 1000
+        return (self.now_us - start) / 1_000_000
 
     def at_least(self, seconds: float) -> list[tuple[str, float]]:
         """(user, seconds empty) for every bucket seen empty for at least ``seconds``, longest first."""
-        if self.now_ms is None:
+        if self.now_us is None:
             return []
-        limit = self.now_ms - round(seconds * 1000)
-        found = [(u, (self.now_ms - t) / 1000) for u, t in self._since.items() if t <= limit]
+        limit = self.now_us - round(seconds * 1_000_000)
+        found = [(u, (self.now_us - t) / 1_000_000) for u, t in self._since.items() if t <= limit]
         found.sort(key=lambda item: (-item[1], item[0]))
         return found
 
@@ -65,4 +65,4 @@ class EmptySince:
     def clear(self) -> None:
         self._since.clear()
         self._poll.clear()
-        self.now_ms = None
+        self.now_us = None

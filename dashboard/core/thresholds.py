@@ -110,7 +110,7 @@ def span_text(count: WindowCount) -> str:
     if count.partial:
         return f"{duration_text(count.span_s)} (partial: the history is shorter than {duration_text(count.window_s)})"
     if count.span_s > count.window_s:
-        return f"{duration_text(count.span_s)} (the {duration_text(count.window_s)} window's sample)"
+        return f"{duration_text(count.span_s)} ({duration_text(count.window_s)} to the nearest sample)"
     return duration_text(count.window_s)
 
 

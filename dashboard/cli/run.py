@@ -15,7 +15,7 @@ from dashboard.cli.load import load, load_spec
 from dashboard.cli.metrics import metrics
 from dashboard.cli.parser import build_parser
 from dashboard.cli.shadow import check_shadow, shadow_command
-from dashboard.cli.status import status
+from dashboard.cli.status import check_status, status
 from dashboard.core.failures import ACL_HINT, OPERATOR_HINT
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ def _check_before_connecting(ctx: Context, command: str) -> None:
         check_audit(ctx)
     elif command == "shadow":
         check_shadow(ctx)
+    elif command == "status":
+        check_status(ctx)
 
 
 def _dispatch(ctx: Context) -> int:

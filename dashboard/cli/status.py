@@ -1,40 +1,67 @@
-"""``tbdash status``: one snapshot of every bucket, as a table or as JSON."""
+"""``tbdash status``: one snapshot of every bucket, as a table, JSON or CSV; ``--alerts`` judges the thresholds.
+
+The records and their CSV live in `dashboard.core.export` (the dashboard's
+exports write the same); this module only picks the format and prints.
+"""
 
 from __future__ import annotations
 
-from dashboard.cli.context import Context
+from dashboard.cli.context import Context, scrub
 from dashboard.cli.errors import EXIT_OK
-from dashboard.cli.output import dumps, json_fields, shown, table
-from dashboard.core.protocol import Backend, BucketRow, InvalidKey, ShadowRow
+from dashboard.cli.output import shown, table
+from dashboard.core.export import bucket_json, csv_text, invalid_json, json_text, settings_json
+from dashboard.core.protocol import Backend, BucketRow, Snapshot
 from limiter.config import BucketConfig
 
+__all__ = ["bucket_json", "check_status", "settings_json", "status"]
 
-def bucket_json(row: BucketRow) -> dict[str, object]:
-    # A user id that is not valid UTF-8 comes as its escaped form plus "user_base64" (its exact bytes).
+
+def check_status(ctx: Context) -> None:
+    """What can be judged before connecting (exit 2 even when Redis is down)."""
+    from dashboard.cli.alerts import check_alerts
+
+    if ctx.args.alerts or ctx.args.sample_for is not None:
+        check_alerts(ctx)
+
+
+async def status(ctx: Context, backend: Backend) -> int:
+    if ctx.args.alerts:
+        from dashboard.cli.alerts import alerts
+
+        return await alerts(ctx, backend)
+    snapshot = await backend.poll()
+    if ctx.args.csv:
+        write_raw(ctx, csv_text(sorted(snapshot.buckets, key=lambda r: r.user)))  # the csv module's \r\n line ends, as they are
+        return EXIT_OK
+    if ctx.args.json:
+        ctx.print(json_text(snapshot_json(backend, snapshot)))
+        return EXIT_OK
+    print_table(ctx, backend, snapshot)
+    return EXIT_OK
+
+
+def write_raw(ctx: Context, text: str) -> None:
+    """``text`` exactly (no newline added); a stream that cannot encode a character gets its escape."""
+    text = scrub(text, ctx.secrets)
+    try:
+        ctx.out.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(ctx.out, "encoding", None) or "ascii"
+        ctx.out.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+
+
+def snapshot_json(backend: Backend, snapshot: Snapshot) -> dict[str, object]:
     return {
-        **json_fields("user", row.user),
-        "tokens": row.tokens,
-        "max_tokens": row.config.max_tokens,
-        "burst": row.config.burst,
-        "refill_count": row.config.refill_count,
-        "refill_interval": row.config.refill_interval,
-        "granted": row.granted,
-        "denied": row.denied,
-        "overridden": row.overridden,
-        "ceiling": row.config.ceiling,
-        "ttl_ms": row.ttl_ms,
-        # Callers (services) whose default settings differ: how often one replaced the other, and that other one.
-        "default_changes": row.default_changes,
-        "other_default": settings_json(row.other_default) if row.other_default is not None else None,
-        "shadow": shadow_json(row.shadow),
+        "buckets": [bucket_json(r) for r in sorted(snapshot.buckets, key=lambda r: r.user)],
+        "invalid": [invalid_json(k) for k in sorted(snapshot.invalid, key=lambda k: k.key)],
+        "redis_time_us": snapshot.redis_time_us,
+        "prefix": backend.prefix,
+        "server": {"mode": backend.info.mode, "address": backend.info.server, "version": shown(backend.info.version)},
     }
 
 
-def shadow_json(shadow: ShadowRow | None) -> dict[str, object] | None:
-    """A bucket's shadow settings (a preview): their bucket's tokens, the settings, what they answered."""
-    if shadow is None:
-        return None
-    return {"tokens": shadow.tokens, **settings_json(shadow.config), "granted": shadow.granted, "denied": shadow.denied}
+def settings_text(config: BucketConfig) -> str:
+    return f"max_tokens={config.max_tokens} burst={config.burst} refill={config.refill_count}/{seconds(config.refill_interval)}"
 
 
 def preview_lines(buckets: list[BucketRow]) -> list[str]:
@@ -44,19 +71,6 @@ def preview_lines(buckets: list[BucketRow]) -> list[str]:
         f"{r.shadow.granted}, denied {r.shadow.denied} (in force: granted {r.granted}, denied {r.denied})"
         for r in buckets if r.shadow is not None
     ]
-
-
-def settings_json(config: BucketConfig) -> dict[str, object]:
-    return {
-        "max_tokens": config.max_tokens,
-        "burst": config.burst,
-        "refill_count": config.refill_count,
-        "refill_interval": config.refill_interval,
-    }
-
-
-def settings_text(config: BucketConfig) -> str:
-    return f"max_tokens={config.max_tokens} burst={config.burst} refill={config.refill_count}/{seconds(config.refill_interval)}"
 
 
 def disagreement_lines(buckets: list[BucketRow]) -> list[str]:
@@ -69,31 +83,13 @@ def disagreement_lines(buckets: list[BucketRow]) -> list[str]:
     return lines
 
 
-def invalid_json(key: InvalidKey) -> dict[str, object]:
-    return {**json_fields("key", key.key), "reason": shown(key.reason)}
-
-
 def seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-async def status(ctx: Context, backend: Backend) -> int:
-    snapshot = await backend.poll()
+def print_table(ctx: Context, backend: Backend, snapshot: Snapshot) -> None:
     buckets = sorted(snapshot.buckets, key=lambda r: r.user)
     invalid = sorted(snapshot.invalid, key=lambda k: k.key)
-    if ctx.args.json:
-        ctx.print(
-            dumps(
-                {
-                    "buckets": [bucket_json(r) for r in buckets],
-                    "invalid": [invalid_json(k) for k in invalid],
-                    "redis_time_us": snapshot.redis_time_us,
-                    "prefix": backend.prefix,
-                    "server": {"mode": backend.info.mode, "address": backend.info.server, "version": shown(backend.info.version)},
-                }
-            )
-        )
-        return EXIT_OK
     headers = ("user", "tokens", "max_tokens", "burst", "refill_count", "refill_interval", "granted", "denied", "operator")
     rows = [
         (
@@ -116,20 +112,20 @@ async def status(ctx: Context, backend: Backend) -> int:
         ctx.print(f"no buckets under {backend.prefix}:")
     summary = f"{len(buckets)} bucket{'s' if len(buckets) != 1 else ''} under {backend.prefix}: on {backend.info.mode} {backend.info.server}"
     ctx.print(f"\n{summary}; read in {snapshot.poll_seconds * 1000:.0f} ms")
-    preview = preview_lines(buckets)
-    if preview:
-        ctx.print(f"\n{len(preview)} bucket{'s' if len(preview) != 1 else ''} in preview (shadow settings counted on live traffic;"
-                  " tbdash shadow USER --promote or --discard):")
-        for line in preview:
-            ctx.print(line)
     disagree = disagreement_lines(buckets)
     if disagree:
         ctx.print(f"\n{len(disagree)} bucket{'s' if len(disagree) != 1 else ''} whose services send different default settings"
                   " (fix the services, or pin operator settings with tbdash set):")
         for line in disagree:
             ctx.print(line)
+    preview = preview_lines(buckets)
+    if preview:
+        ctx.print(f"\n{len(preview)} bucket{'s' if len(preview) != 1 else ''} in preview (shadow settings counted on live traffic;"
+                  " tbdash shadow USER --promote or --discard):")
+        for line in preview:
+            ctx.print(line)
     if invalid:
         ctx.print(f"\n{len(invalid)} invalid key{'s' if len(invalid) != 1 else ''} under {backend.prefix}: (not valid buckets):")
         for line in table(("key", "reason"), [(shown(k.key), shown(k.reason)) for k in invalid], (False, False)):
             ctx.print("  " + line)
-    return EXIT_OK
+

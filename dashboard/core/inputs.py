@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from dashboard.core.errors import LoadSpecError
 from dashboard.core.loadgen import MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, check_spec
 from dashboard.core.protocol import LoadSpec
+from dashboard.settings.durations import parse_seconds  # one duration syntax for config.toml, flags and forms
 from limiter.config import BucketConfig
 
 BUCKET_FIELDS = ("max_tokens", "burst", "refill_count", "refill_interval")
@@ -26,23 +27,6 @@ LOAD_FIELDS = ("rate", "duration", "concurrency", "tokens")
 
 # The load generator's own limits, under the names the forms use.
 MAX_LOAD_RATE, MAX_LOAD_DURATION, MAX_LOAD_CONCURRENCY = MAX_RATE, MAX_DURATION, MAX_CONCURRENCY
-
-_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)(us|µs|ms|s|min|m|h)?")
-
-
-def parse_seconds(raw: str) -> float:
-    """``1``, ``0.25``, ``250ms``, ``1.5s``, ``2m``, ``1h`` → seconds (range checks are the caller's)."""
-    text = raw.strip().lower().replace(" ", "")
-    if not text:
-        raise ValueError("required")
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise ValueError("must be a duration: seconds (0.5) or with a unit (250ms, 2s, 1m)")
-    value = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if not math.isfinite(value):
-        raise ValueError("must be a finite duration")
-    return value
 
 
 def parse_int(raw: str) -> int:

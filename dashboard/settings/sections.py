@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from dashboard.settings.durations import Duration
 from dashboard.settings.redis import Section
 from limiter.config import BucketConfig
 from limiter.keys import DEFAULT_PREFIX, validate_prefix, validate_user
@@ -27,14 +28,22 @@ class LimiterSettings(Section):
         return validate_prefix(prefix)
 
 
+LONGEST_WINDOW = 3600.0  # seconds: the longest window the dashboard keeps counters for (core.windows)
+
+
 class DashboardSettings(Section):
-    """``[dashboard]``: polling, history, read-only, looks, operator name."""
+    """``[dashboard]``: polling, history, read-only, looks, operator name, alert thresholds."""
 
     poll_interval: float = Field(default=1.0, ge=0.1, le=3600)
     history_length: int = Field(default=300, ge=10, le=100_000)
     read_only: bool = False
     theme: str | None = Field(default=None, min_length=1)
     operator: str | None = Field(default=None, min_length=1, max_length=64)
+    # Thresholds (dashboard.core.thresholds): a row fires when one is crossed. 0 turns a threshold off.
+    deny_ratio: float = Field(default=0.10, ge=0, le=1)  # denials / requests over deny_window
+    deny_window: Duration = Field(default=60.0, ge=1, le=LONGEST_WINDOW)
+    deny_min_requests: int = Field(default=10, ge=1, le=1_000_000_000)  # fewer requests in the window never fire
+    empty_for: Duration = Field(default=30.0, ge=0, le=86_400)  # seconds seen empty (no token) in a row
 
     @field_validator("operator")
     @classmethod

@@ -39,5 +39,7 @@ class ConnectionBanner(Static):
         self.add_class("-shown")
 
     def clear_problem(self) -> None:
-        self.remove_class("-shown")
-        self.update("")
+        # Called after every good poll: a no-op while hidden, since `update` re-lays out the whole screen.
+        if self.has_class("-shown"):
+            self.remove_class("-shown")
+            self.update("")

@@ -7,19 +7,14 @@ JSON, so no control, bidi or undecodable byte reaches a terminal or a pipe.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 from rich.cells import cell_len
 
+from dashboard.core.export import json_text as dumps  # one ASCII-safe JSON writer for the CLI and the exports
 from dashboard.core.untrusted import is_utf8, json_fields, shown
 
 __all__ = ["dumps", "json_fields", "json_safe", "shown", "table"]
-
-
-def dumps(value: Any) -> str:
-    """JSON that is pure ASCII (every other character as a \\u escape): valid UTF-8 whatever the data."""
-    return json.dumps(value, indent=2, ensure_ascii=True)
 
 
 def json_safe(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The README's Starlette and Flask examples, taken from its text and run against a real Redis."""
+"""The README's Starlette, FastAPI and Flask examples, taken from its text and run against a real Redis."""
 
 from __future__ import annotations
 
@@ -38,6 +38,20 @@ def test_the_starlette_example(redis_url: str, redis_client: Any) -> None:
     assert response.status_code == 200 and response.text == "hello, 9 requests left\n"
     assert fields(response) == ({"api": {"q": 15, "w": 15}}, {"api": {"r": 9}})
     assert health.status_code == 404 and "ratelimit" not in health.headers  # not limited (and no route)
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_the_fastapi_example(redis_url: str, redis_client: Any) -> None:
+    from starlette.testclient import TestClient
+
+    app = _run("FastAPI", redis_url)["app"]
+    with TestClient(app) as http:
+        keyed = [http.get("/items", headers={"x-api-key": "k1"}) for _ in range(11)]
+        other = http.get("/items", headers={"x-api-key": "k2"})
+    assert [r.status_code for r in keyed] == [200] * 10 + [429]  # a new bucket holds max_tokens (10)
+    assert keyed[0].json() == {"left": 9} and other.json() == {"left": 9}  # one bucket per key
+    assert redis_client.exists("token_bucket:{key:k1}") and redis_client.exists("token_bucket:{key:k2}")
+    assert int(keyed[-1].headers["Retry-After"]) >= 1
 
 
 def test_the_flask_example(redis_url: str, redis_client: Any) -> None:

@@ -196,8 +196,9 @@ class DashboardScreen(Screen[None]):
             row = table.bucket(user)
             ceiling = row.ceiling if row else history.ceiling
             ago = [newest - t for t in history.times] if newest is not None else []
-            shadow_ceiling = row.shadow.config.ceiling if row is not None and row.shadow is not None else None
-            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0), history.shadow, shadow_ceiling))
+            preview = row.shadow if row is not None else None  # a promoted or discarded preview is not drawn
+            shadow, shadow_ceiling = (history.shadow, preview.config.ceiling) if preview is not None else ([], None)
+            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0), shadow, shadow_ceiling))
         oldest = max((s.ago[0] for s in series if s.ago), default=0.0)
         span = max(oldest, 10 * state.poll_interval, 10.0)
         graph = self.query_one(TokenGraph)

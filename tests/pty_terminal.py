@@ -34,6 +34,7 @@ KEYS = {
     "space": b" ",
     "backspace": b"\x7f",
     "ctrl+s": b"\x13",
+    "ctrl+t": b"\x14",
 }
 
 

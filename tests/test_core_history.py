@@ -40,3 +40,27 @@ def test_user_cap_and_watched_users() -> None:
     store.feed(snap(1, a=2, b=2, c=2))
     assert "c" in store and len(store) == 2  # room made for the watched user
     assert store.get("c").tokens == [2]
+
+
+def test_a_bucket_in_preview_keeps_its_shadow_level_beside_each_sample_bounded_like_the_rest() -> None:
+    from dashboard.core.protocol import ShadowRow
+
+    tight = BucketConfig(max_tokens=4, burst=1)
+    store = HistoryStore(length=3)
+
+    def feed(t: float, tokens: int, shadow: int | None) -> None:
+        row = BucketRow("a", tokens, CFG, 0, 0, False, None, shadow=None if shadow is None else ShadowRow(shadow, tight, 0, 0))
+        store.feed(Snapshot(taken_at=0.0, redis_time_us=int(t * 1_000_000), buckets=(row,), invalid=(), poll_seconds=0.0, latency_ms=0.0))
+
+    feed(0, 9, None)
+    assert store.get("a").shadow == [] and store.get("a").shadow_ceiling is None  # never in preview: nothing kept
+    feed(1, 8, 3)
+    feed(2, 7, 2)
+    h = store.get("a")
+    assert (h.tokens, h.shadow, h.shadow_ceiling) == ([9, 8, 7], [None, 3, 2], 5)  # aligned with the times
+    for t in range(3, 10):
+        feed(t, 6, 1)
+    h = store.get("a")
+    assert len(h.times) == len(h.shadow) == 3 and h.shadow == [1, 1, 1]  # the ring bounds the shadow too
+    feed(10, 6, None)  # discarded: the newest sample has none
+    assert store.get("a").shadow == [1, 1, None]

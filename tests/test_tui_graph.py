@@ -42,3 +42,24 @@ def test_stale_chart_counts_from_now() -> None:
 def test_ticks() -> None:
     assert nice_ticks(10) == [0, 2, 4, 6, 8, 10]
     assert [tick_label(t) for t in (0, 30, 120, 7200)] == ["now", "-30s", "-2m", "-2h"]
+
+
+def test_a_preview_is_a_second_dashed_line_in_its_own_tint_on_one_axis_up_to_the_larger_ceiling() -> None:
+    from dashboard.tui.colours import SERIES, shadow_colour
+
+    flat = Series("alice", ago=[10.0, 5.0, 0.0], tokens=[0, 0, 0], ceiling=10, slot=0,
+                  shadow=[None, 30, 30], shadow_ceiling=40)
+    assert flat.top == 40 and flat.shadow_runs() == [([-5.0, 0.0], [30, 30])]
+    text = chart([flat], span=10.0, width=41, height=10)
+    assert text.plain.splitlines()[0].startswith("40┤")  # the axis runs to the preview's ceiling
+    tint = shadow_colour(0)
+    assert tint != SERIES[0]
+    tinted = "".join(text.plain[span.start:span.end] for span in text.spans if str(span.style) == f"rgb({tint[0]},{tint[1]},{tint[2]})")
+    assert tinted  # the preview's line and ceiling are drawn in the tint, not the user's colour
+
+    canvas = Canvas(20, 1, x_range=(0.0, 1.0), y_range=(0.0, 1.0))
+    canvas.plot([0.0, 1.0], [0.0, 0.0], RED, dashed=True)
+    solid = Canvas(20, 1, x_range=(0.0, 1.0), y_range=(0.0, 1.0))
+    solid.plot([0.0, 1.0], [0.0, 0.0], RED)
+    dots = lambda c: sum(bin(ord(ch) - 0x2800).count("1") for row in c.rows() for t, _ in row for ch in t if ch != " ")  # noqa: E731
+    assert 0 < dots(canvas) < dots(solid)  # dashed: gaps in the same line

@@ -224,6 +224,26 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         p.send("escape")
         p.wait_for(lambda s: "Fire load at " not in s, what="the load form closed")
 
+        # Preview settings on the OSC-title bucket (issue 10): the question, the notification, the
+        # details line and the promote / discard questions, all with the id escaped.
+        op.go_to("osc-title")
+        p.send("e")
+        p.wait_for(f"Edit bucket {SHOWN['osc-title']}", what="the edit form")
+        op.fill("max_tokens", "2")
+        p.send("ctrl+t")
+        p.wait_for(f"Preview settings on {SHOWN['osc-title']}?", what="the preview question")
+        p.send("y")
+        screen = p.wait_for(lambda s: "preview settings set" in s and "◐ preview 2/2" in s, what="the preview shown")
+        assert SHOWN["osc-title"][:20] in screen
+        p.send("P")
+        p.wait_for(f"Promote the preview of {SHOWN['osc-title']}?", what="the promote question")
+        p.send("n")
+        p.wait_for(lambda s: "Promote the preview" not in s, what="the question closed")
+        p.send("D")
+        p.wait_for(f"Discard the preview of {SHOWN['osc-title']}?", what="the discard question")
+        p.send("y")
+        p.wait_for(lambda s: "preview settings discarded" in s and "◐ preview" not in s, what="the preview discarded")
+
         p.send("q")
         assert p.wait_exit() == 0
 

@@ -100,19 +100,29 @@ def test_the_key_bar_has_every_action() -> None:
 
 
 async def test_the_key_bar_shows_every_key_at_160_columns_and_the_most_important_at_80(redis_url: str, five: RedisLimiter) -> None:
+    from dashboard.tui.widgets.key_bar import KeyBar
+
+    everywhere = [e for e in actions.KEY_BAR if not e.preview_only]  # P/D only show on a bucket in preview
     async with dashboard(redis_url, size=(160, 45)) as (app, pilot):
         bottom = screen_lines(app)[-1]
-        for entry in actions.KEY_BAR:
+        for entry in everywhere:
             assert f"{entry.key} {entry.label}" in bottom, (entry.key, bottom)
+        assert not [e for e in actions.KEY_BAR if e.preview_only and f"{e.key} {e.label}" in bottom]
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
-        from dashboard.tui.widgets.key_bar import KeyBar
-
         bar = app.screen.query_one(KeyBar)
         bottom = screen_lines(app)[-1]
         shown = bar.shown
-        assert shown == [e.key for e in actions.KEY_BAR][: len(shown)] and len(shown) >= 6  # most important first
-        assert all(f"{e.key} {e.label}" in bottom for e in actions.KEY_BAR[: len(shown)])
+        assert shown == [e.key for e in everywhere][: len(shown)] and len(shown) >= 6  # most important first
+        assert all(f"{e.key} {e.label}" in bottom for e in everywhere[: len(shown)])
+
+        # On a bucket in preview, P/D joins the bar in its place (it fits at 80 columns).
+        five.configure("bob", BucketConfig(max_tokens=2, refill_count=1, refill_interval=SLOW), shadow=True)
+        await poll(app, pilot)
+        await move_to(app, pilot, "bob")
+        shown = bar.shown
+        assert shown == [e.key for e in actions.KEY_BAR][: len(shown)] and "P/D" in shown
+        assert "P/D Preview" in screen_lines(app)[-1]
 
 
 async def test_pause_reads_resume_and_the_badge_is_paused_not_live(redis_url: str, five: RedisLimiter) -> None:

@@ -108,3 +108,33 @@ def test_help_screen_80x24(snap_compare) -> None:
         await still(pilot)
 
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+# Issue 10: buckets in preview (checkout-api and mobile-app have tighter / looser shadow settings).
+
+
+def test_preview_main_screen_80x24(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("down")  # checkout-api: the ◐ mark, the details line, the dashed shadow line
+        await still(pilot)
+
+    assert snap_compare(make_app(previews=True), terminal_size=SMALL, run_before=run_before)
+
+
+def test_preview_main_screen_160x45_with_two_previews_graphed(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("down", "space", "down", "space")  # checkout-api and mobile-app (its preview's ceiling is the axis)
+        await still(pilot)
+
+    assert snap_compare(make_app(previews=True), terminal_size=LARGE, run_before=run_before)
+
+
+def test_promote_confirmation_shows_enforced_and_preview_settings(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("down", "P")
+        await still(pilot)
+
+    assert snap_compare(make_app(previews=True), terminal_size=SMALL, run_before=run_before)

@@ -21,6 +21,7 @@ from dashboard.core.protocol import (
     InvalidKey,
     LoadProgress,
     LoadSpec,
+    ShadowRow,
     Snapshot,
 )
 from dashboard.tui.app import TbdashApp
@@ -70,6 +71,8 @@ class FixedBackend:
     failure: Exception | None = None  # set it and every poll raises it (a Redis that went away)
     prefix: str = "token_bucket"
     default: BucketConfig = field(default_factory=lambda: BucketConfig(max_tokens=10, burst=0, refill_count=1, refill_interval=1.0))
+    # Users in preview: their shadow settings and the frame the shadow was set at (`shadow` records it).
+    shadows: dict[str, tuple[BucketConfig, int]] = field(default_factory=dict)
 
     async def connect(self) -> ConnectionInfo:
         return self.info
@@ -95,9 +98,22 @@ class FixedBackend:
                     ttl_ms=None if overridden else 60_000,
                     grants_per_s=grants,
                     denials_per_s=denials,
+                    shadow=self._shadow(user, frame, tokens, grants, denials),
                 )
             )
         return tuple(rows)
+
+    def _shadow(self, user: str, frame: int, tokens: int, grants: float | None, denials: float | None) -> ShadowRow | None:
+        """A preview that takes the same acquires on its tighter settings: lower, denying more."""
+        if user not in self.shadows:
+            return None
+        config, since = self.shadows[user]
+        level = min(config.ceiling, tokens // 2 + (frame % 5))
+        extra = 3.0 + frame % 4  # denials the tighter settings add
+        shadow_denials = None if denials is None else denials + extra
+        shadow_grants = None if grants is None else max(0.0, grants - extra)
+        age = max(0, frame - since)
+        return ShadowRow(level, config, granted=11 * age, denied=int((4 + extra) * age), grants_per_s=shadow_grants, denials_per_s=shadow_denials)
 
     async def poll(self) -> Snapshot:
         if self.failure is not None:
@@ -112,7 +128,7 @@ class FixedBackend:
             latency_ms=0.3,
         )
 
-    async def configure(self, user: str, config: BucketConfig) -> AuditEntry:
+    async def configure(self, user: str, config: BucketConfig, *, create: bool = True) -> AuditEntry:
         self.writes.append(("configure", user, config))
         return AuditEntry("1-0", self.now(), "ops@host", "configure", user, None, config.model_dump())
 
@@ -127,6 +143,19 @@ class FixedBackend:
     async def delete(self, user: str) -> AuditEntry:
         self.writes.append(("delete", user, None))
         return AuditEntry("4-0", self.now(), "ops@host", "delete", user, None, None)
+
+    async def shadow(self, user: str, config: BucketConfig, *, create: bool = False) -> AuditEntry | None:
+        self.writes.append(("shadow", user, config))
+        self.shadows[user] = (config, self.frame)
+        return AuditEntry("5-0", self.now(), "ops@host", "shadow", user, None, None)
+
+    async def promote(self, user: str) -> AuditEntry | None:
+        self.writes.append(("promote", user, None))
+        return None if self.shadows.pop(user, None) is None else AuditEntry("6-0", self.now(), "ops@host", "promote", user, None, None)
+
+    async def discard_shadow(self, user: str) -> AuditEntry | None:
+        self.writes.append(("discard_shadow", user, None))
+        return None if self.shadows.pop(user, None) is None else AuditEntry("7-0", self.now(), "ops@host", "discard_shadow", user, None, None)
 
     async def audit(self, limit: int = 100) -> list[AuditEntry]:
         return [
@@ -188,8 +217,15 @@ class FixedLoad:
 # --------------------------------------------------------------------------- the app
 
 
-def make_app(*, read_only: bool = False) -> TbdashApp:
-    backend = FixedBackend()
+# The previews of the preview snapshots: tighter settings on two users, set 30 frames in.
+PREVIEWS = {
+    "checkout-api": (BucketConfig(max_tokens=60, burst=0, refill_count=5, refill_interval=1.0), 30),
+    "mobile-app": (BucketConfig(max_tokens=200, burst=250, refill_count=50, refill_interval=1.0), 30),
+}
+
+
+def make_app(*, read_only: bool = False, previews: bool = False) -> TbdashApp:
+    backend = FixedBackend(shadows=dict(PREVIEWS) if previews else {})
     return TbdashApp(backend, start_paused=True, read_only=read_only, poll_interval=1.0, history_length=120, clock=backend.now)
 
 

@@ -5,7 +5,9 @@ Memory is bounded twice: each user keeps the last ``length`` samples (a
 so 100,000 buckets do not cost 100,000 histories. Users someone `watch`es
 (the graph's selection) are always tracked; the others are tracked first come,
 first served while there is room. A user not seen for ``forget_after`` seconds
-is dropped.
+is dropped. A bucket in preview (shadow settings) keeps its shadow's level and
+ceiling in the same sample, so the graph draws both on one time axis; a
+sample of a bucket without a shadow holds ``None`` there (no extra object).
 
 With ``only_watched=True`` (the dashboard: it watches the rows its table holds
 and the graphed users) the store keeps exactly the watched users once a watch
@@ -20,7 +22,8 @@ from typing import Iterable
 
 from dashboard.core.protocol import History, Snapshot
 
-Sample = tuple[float, int, int]  # (time in epoch seconds, tokens, ceiling)
+ShadowLevel = tuple[int, int]  # the shadow's (tokens, ceiling)
+Sample = tuple[float, int, int, ShadowLevel | None]  # (time in epoch seconds, tokens, ceiling, shadow or None)
 
 
 class HistoryStore:
@@ -53,7 +56,9 @@ class HistoryStore:
                 if len(samples) >= self.max_users and row.user not in self._watched:
                     continue
                 ring = samples[row.user] = deque(maxlen=self.length)
-            ring.append((now, row.tokens, row.config.max_tokens + row.config.burst))
+            shadow = row.shadow
+            ring.append((now, row.tokens, row.config.max_tokens + row.config.burst,
+                         None if shadow is None else (shadow.tokens, shadow.config.max_tokens + shadow.config.burst)))
             seen[row.user] = now
         self._forget(now)
 
@@ -81,8 +86,12 @@ class HistoryStore:
         ring = self._samples.get(user)
         if not ring:
             return History()
-        times, tokens, ceilings = zip(*ring)
-        return History(times=list(times), tokens=list(tokens), ceiling=ceilings[-1])
+        times, tokens, ceilings, shadows = zip(*ring)
+        history = History(times=list(times), tokens=list(tokens), ceiling=ceilings[-1])
+        if any(s is not None for s in shadows):
+            history.shadow = [None if s is None else s[0] for s in shadows]
+            history.shadow_ceiling = next(s[1] for s in reversed(shadows) if s is not None)
+        return history
 
     def samples(self, user: str) -> list[Sample]:
         return list(self._samples.get(user, ()))

@@ -136,6 +136,10 @@ class History:
     times: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     ceiling: int = 1
+    # The shadow's level beside each sample (None where the bucket had no shadow);
+    # empty when it had none in the whole history. Its ceiling as of the newest shadow sample.
+    shadow: list[int | None] = field(default_factory=list)
+    shadow_ceiling: int | None = None
 
 
 class LoadStream(Protocol):

@@ -55,6 +55,9 @@ DASHBOARD: tuple[Action, ...] = (
     Action("unconfigure", "u", "Defaults", "Drop operator settings", "Return the bucket to the default settings; asks first", mutating=True, show=False),
     Action("delete", "d", "Delete", "Delete this bucket", "Forget the bucket and its operator settings; asks first", mutating=True, show=False),
     Action("audit", "a", "Audit", "Show the audit log", "Recent changes made through tbdash: when, who, what, old → new"),
+    # Preview (shadow) settings are set from the edit form (ctrl+t); these end a preview.
+    Action("promote", "P", "Promote", "Promote the preview settings", "Enforce the bucket's preview (shadow) settings: a live change; asks first, shows old → new", mutating=True, show=False),
+    Action("discard_shadow", "D", "Discard", "Discard the preview settings", "Drop the bucket's preview (shadow) settings and their counters; asks first", mutating=True, show=False),
 )
 
 APP: tuple[Action, ...] = (
@@ -85,6 +88,7 @@ class KeyEntry:
     actions: tuple[str, ...]  # enabled when any of them is allowed; gone when none is (read-only)
     press: str  # the key a click on the item sends
     label_on: str | None = None  # the label while the toggle is on (Pause -> Resume)
+    preview_only: bool = False  # shown only while the bucket under the cursor is in preview
 
 
 # The key bar, most important first: it shows as many as fit, in this order, and all
@@ -97,6 +101,8 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("space", "Graph", ("toggle_graph",), "space"),
     KeyEntry("l", "Load", ("load",), "l"),
     KeyEntry("e", "Edit", ("edit",), "e"),
+    # P promotes, D discards (one short item, so it fits at 80 columns while it matters)
+    KeyEntry("P/D", "Preview", ("promote", "discard_shadow"), "P", preview_only=True),
     KeyEntry("s/S", "Sort", ("sort_next", "sort_reverse"), "s"),
     KeyEntry("r", "Refresh", ("refresh_now",), "r"),
     KeyEntry("z", "Zoom", ("zoom_graph",), "z"),

@@ -23,13 +23,14 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from dashboard.core.errors import AuditWriteFailed
-from dashboard.core.protocol import AuditEntry, Backend, LoadProgress, LoadSpec, LoadStream, Snapshot
+from dashboard.core.protocol import Backend, LoadProgress, LoadSpec, LoadStream, Snapshot
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
+from dashboard.tui import writes
 from dashboard.tui.commands import TbdashCommands
 from dashboard.tui.history import HistoryBook
-from dashboard.tui.notices import DONE, load_ended, who
+from dashboard.tui.notices import DONE, NO_CHANGE, load_ended, who
 from dashboard.tui.polling import backoff, describe, is_disconnect, step_interval
 from dashboard.tui.reconnect import ReconnectProbe
 from dashboard.tui.screens.dashboard import DashboardScreen
@@ -261,7 +262,7 @@ class TbdashApp(App[None]):
     # ------------------------------------------------------------------ writes
 
     def write(self, verb: str, user: str, *, old: BucketConfig | None = None, new: BucketConfig | None = None) -> None:
-        """configure | unconfigure | reset | delete, in a worker; the result is notified."""
+        """One of `state.WRITES` (dashboard/tui/writes.py), in a worker; the result is notified."""
         if not self.state.permits(verb):
             self.notify("Read-only: nothing was changed.", severity="warning")
             return
@@ -271,19 +272,7 @@ class TbdashApp(App[None]):
     async def _write(self, verb: str, user: str, new: BucketConfig | None) -> None:
         self.state.note_write(user)
         try:
-            entry: AuditEntry | None | bool = True
-            if verb == "configure":
-                assert new is not None
-                # create=False: a bucket that expired since the poll is not re-created by an edit.
-                entry = await self.backend.configure(user, new, create=False)
-            elif verb == "unconfigure":
-                entry = await self.backend.unconfigure(user)
-            elif verb == "reset":
-                await self.backend.reset(user)
-            elif verb == "delete":
-                await self.backend.delete(user)
-            else:
-                raise ValueError(f"unknown change {verb!r}")
+            entry = await writes.perform(self.backend, verb, user, new)
         except AuditWriteFailed as exc:  # the change is live; only its audit entry is missing
             self.notify(f"{who(user)}: {verb} applied, but the audit entry could not be written: {fmt.safe_str(fmt.redact_message(str(exc.cause)))}", title="Not audited", severity="warning", timeout=10, markup=False)
             self.poll_now()
@@ -292,7 +281,7 @@ class TbdashApp(App[None]):
             self.notify(f"{who(user)}: {verb} failed — {fmt.safe_str(fmt.redact_message(describe(exc)))}", title="Nothing changed" if is_disconnect(exc) else "Change failed", severity="error", timeout=8, markup=False)
             return
         if entry is None:  # the backend found nothing to change: nothing written, nothing audited
-            self.notify(f"{who(user)}: nothing changed (already so); nothing audited.", title="No change", timeout=4, markup=False)
+            self.notify(f"{who(user)}: nothing changed ({NO_CHANGE.get(verb, 'already so')}); nothing audited.", title="No change", timeout=4, markup=False)
         else:
             self.notify(f"{who(user)}: {DONE[verb]} (audited).", title="Applied", timeout=4, markup=False)
         self.poll_now()

@@ -24,6 +24,17 @@ def series_style(index: int) -> str:
     return f"rgb({r},{g},{b})"
 
 
+def shadow_colour(index: int) -> tuple[int, int, int]:
+    """A graphed user's preview (shadow) line: the user's colour, halfway to white (drawn dashed too)."""
+    r, g, b = SERIES[index % len(SERIES)]
+    return ((r + 255) // 2, (g + 255) // 2, (b + 255) // 2)
+
+
+def shadow_style(index: int) -> str:
+    r, g, b = shadow_colour(index)
+    return f"rgb({r},{g},{b})"
+
+
 @dataclass(frozen=True, slots=True)
 class Colours:
     low: str

@@ -31,7 +31,7 @@ class HistoryBook:
     def levels(self, user: str, count: int) -> list[int]:
         """The last ``count`` token levels of ``user``, oldest first."""
         samples = self.store.samples(user)
-        return [tokens for _, tokens, _ in samples[-count:]]
+        return [sample[1] for sample in samples[-count:]]
 
     def get(self, user: str) -> History:
         return self.store.get(user)

@@ -88,7 +88,8 @@ class GraphCleared(Message):
 
 
 class ChangeRequested(Message):
-    """configure | unconfigure | reset | delete one bucket (confirmed by the operator)."""
+    """One write to one bucket (confirmed by the operator): a verb of `state.WRITES`
+    (configure | unconfigure | reset | delete | shadow | promote | discard_shadow)."""
 
     def __init__(self, verb: str, user: str, *, old: BucketConfig | None = None, new: BucketConfig | None = None) -> None:
         super().__init__()

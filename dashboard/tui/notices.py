@@ -18,6 +18,15 @@ DONE = {
     "unconfigure": "operator settings dropped, defaults apply",
     "reset": "refilled to max_tokens",
     "delete": "bucket deleted",
+    "shadow": "preview settings set: counted on live traffic, not enforced (P promotes, D discards)",
+    "promote": "preview settings promoted: they are the enforced operator settings now",
+    "discard_shadow": "preview settings discarded",
+}
+# Why a write changed nothing (the backend wrote and audited nothing).
+NO_CHANGE = {
+    "shadow": "these settings are already previewed",
+    "promote": "no preview to promote",
+    "discard_shadow": "no preview to discard",
 }
 
 

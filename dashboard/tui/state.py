@@ -17,7 +17,8 @@ from dashboard.core.protocol import ConnectionInfo, LoadProgress, LoadSpec, Snap
 from dashboard.tui import actions
 from dashboard.tui.history import HistoryBook
 
-WRITES = frozenset({"configure", "unconfigure", "reset", "delete"})  # the backend's writes (`ChangeRequested.verb`)
+# The backend's writes (`ChangeRequested.verb`): shadow, promote and discard_shadow are the preview's.
+WRITES = frozenset({"configure", "unconfigure", "reset", "delete", "shadow", "promote", "discard_shadow"})
 OWN_WRITE_MEMORY = 10.0  # seconds a change made here is ours (not "changed outside this dashboard")
 
 

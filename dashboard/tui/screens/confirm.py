@@ -1,7 +1,7 @@
 """A reusable yes/no modal; shows old → new for each changed field when given.
 
 The questions the dashboard asks about one bucket (reset, drop operator
-settings, delete) are built here too, so each names its bucket the one safe
+settings, delete, preview, promote, discard a preview) are built here too, so each names its bucket the one safe
 way (`format.safe_text`) and says exactly what will change.
 """
 
@@ -21,6 +21,7 @@ from textual.widgets import Button, Label, Static
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
 from dashboard.tui.forms import changes as setting_changes
+from dashboard.tui.preview import NONE, settings_text, shadow_counters
 from limiter.config import BucketConfig
 
 USER_WIDTH = 40  # cells of a user id in a question: the question must stay readable
@@ -164,3 +165,41 @@ def delete_confirmation(row: BucketRow) -> ConfirmModal:
         confirm_label="Delete",
         danger=True,
     )
+
+
+def preview_confirmation(row: BucketRow, new: BucketConfig) -> ConfirmModal:
+    """Previewing ``new``: old → new from the preview in place (or from the enforced settings, when there is none)."""
+    shadow = row.shadow
+    base = shadow.config if shadow is not None else row.config
+    rows = [("preview", settings_text(shadow.config) if shadow is not None else NONE, settings_text(new))]
+    rows += config_changes(base, new)
+    message = Text("Nothing changes for the callers: every acquire is also counted against these settings, on their own tokens "
+                   "(starting from the bucket's as it is now); only the enforced settings decide.", style="italic")
+    if shadow is not None:
+        message.append(f" Replaces the preview in place ({shadow_counters(shadow)}): its counters start again at 0.")
+    message.append(" P promotes it, D discards it.")
+    return ConfirmModal(about_bucket("Preview settings on", row), changes=rows, message=message, confirm_label="Preview")
+
+
+def promote_confirmation(row: BucketRow) -> ConfirmModal:
+    """Promoting: old → new is the enforced settings → the preview's (who decides: default or operator → operator)."""
+    shadow = row.shadow
+    assert shadow is not None  # the screen asks only about a bucket in preview
+    rows = [("settings", "operator" if row.overridden else "default", "operator")]
+    rows += config_changes(row.config, shadow.config, tokens=row.tokens)
+    if len(rows) == 1 and row.overridden:
+        rows.append(("preview", settings_text(shadow.config), NONE))
+    message = Text("Applied live: the bucket is settled at the enforced settings up to now, then the preview's apply as "
+                   "operator settings (they persist; u drops them). The preview's own tokens are not carried over; "
+                   f"the preview ends ({shadow_counters(shadow)}).", style="italic")
+    return ConfirmModal(about_bucket("Promote the preview of", row), changes=rows, message=message, confirm_label="Promote")
+
+
+def discard_confirmation(row: BucketRow) -> ConfirmModal:
+    """Discarding: old → new is the preview's settings → none."""
+    shadow = row.shadow
+    assert shadow is not None
+    rows = [("preview", settings_text(shadow.config), NONE)]
+    message = Text(f"Drops the preview settings and their counters ({shadow_counters(shadow)}). "
+                   "The enforced settings stay as they are.", style="italic")
+    return ConfirmModal(about_bucket("Discard the preview of", row), changes=rows, message=message, confirm_label="Discard")

@@ -19,13 +19,13 @@ from dashboard.core.protocol import Backend, BucketRow
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
-from dashboard.tui.colours import theme_colours
+from dashboard.tui.colours import shadow_style, theme_colours
 from dashboard.tui.notices import outside_changes
 from dashboard.tui.screens import confirm
 from dashboard.tui.screens.audit import AuditScreen
 from dashboard.tui.screens.confirm import ConfirmModal
 from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles
-from dashboard.tui.screens.edit import EditBucketModal
+from dashboard.tui.screens.edit import EditBucketModal, Edited
 from dashboard.tui.screens.help import open_help
 from dashboard.tui.screens.load import LoadModal
 from dashboard.tui.state import Change, TuiState
@@ -36,7 +36,6 @@ from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.key_bar import KeyBar, KeyItem
 from dashboard.tui.widgets.status_bar import StatusBar
 from dashboard.tui.widgets.token_graph import Series, TokenGraph
-from limiter.config import BucketConfig
 
 FILTER_KEYS = (
     KeyItem("enter", "Keep filter", "enter"),
@@ -156,7 +155,11 @@ class DashboardScreen(Screen[None]):
             self.query_one(KeyBar).set_items(FILTER_KEYS)
             return
         items: list[KeyItem] = []
+        row = self.table.bucket(self.table.current_user)
+        in_preview = row is not None and row.shadow is not None
         for entry in actions.KEY_BAR:
+            if entry.preview_only and not in_preview:
+                continue  # promote / discard: in the bar only where they act (the keys still answer elsewhere)
             allowed = [self._allowed(name) for name in entry.actions]
             if not any(a is not False for a in allowed):
                 continue  # not available at all (read-only)
@@ -193,7 +196,9 @@ class DashboardScreen(Screen[None]):
             row = table.bucket(user)
             ceiling = row.ceiling if row else history.ceiling
             ago = [newest - t for t in history.times] if newest is not None else []
-            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0)))
+            preview = row.shadow if row is not None else None  # a promoted or discarded preview is not drawn
+            shadow, shadow_ceiling = (history.shadow, preview.config.ceiling) if preview is not None else ([], None)
+            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0), shadow, shadow_ceiling))
         oldest = max((s.ago[0] for s in series if s.ago), default=0.0)
         span = max(oldest, 10 * state.poll_interval, 10.0)
         graph = self.query_one(TokenGraph)
@@ -207,7 +212,8 @@ class DashboardScreen(Screen[None]):
         graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
 
     def _details(self, row: BucketRow | None) -> Text:
-        return bucket_details(row, disagree_style=f"bold {theme_colours(self.app).mid}")
+        slot = self.state.selected.get(row.user, 0) if row is not None else 0  # the preview in its graph line's colour
+        return bucket_details(row, disagree_style=f"bold {theme_colours(self.app).mid}", preview_style=shadow_style(slot))
 
     def _title_table(self) -> None:
         table = self.table
@@ -248,7 +254,7 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.state.permits(action):
             return False
-        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph"):
+        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "promote", "discard_shadow"):
             row = self.table.bucket(self.table.current_user)
             if row is None:
                 return None
@@ -334,9 +340,10 @@ class DashboardScreen(Screen[None]):
         if row is None:
             return
 
-        def edited(config: BucketConfig | None) -> None:
-            if config is not None:
-                self.post_message(msg.ChangeRequested("configure", row.user, old=row.config, new=config))
+        def edited(result: Edited | None) -> None:
+            if result is not None:
+                verb = "shadow" if result.preview else "configure"
+                self.post_message(msg.ChangeRequested(verb, row.user, old=row.config, new=result.config))
 
         self.app.push_screen(EditBucketModal(self.state, row), edited)
 
@@ -361,6 +368,25 @@ class DashboardScreen(Screen[None]):
         row = self._current()
         if row is not None:
             self._confirm_then("delete", row, confirm.delete_confirmation(row))
+
+    def action_promote(self) -> None:
+        row = self._in_preview("promote")
+        if row is not None:
+            self._confirm_then("promote", row, confirm.promote_confirmation(row))
+
+    def action_discard_shadow(self) -> None:
+        row = self._in_preview("discard")
+        if row is not None:
+            self._confirm_then("discard_shadow", row, confirm.discard_confirmation(row))
+
+    def _in_preview(self, verb: str) -> BucketRow | None:
+        """The bucket under the cursor if it is in preview; else say there is nothing to ``verb`` (nothing is written)."""
+        row = self._current()
+        if row is not None and row.shadow is None:
+            self.notify(f"{fmt.safe_str(row.user, width=40)} has no preview settings: nothing to {verb}, nothing changed. "
+                        "e, then ctrl+t, previews settings.", title="No preview", severity="warning", timeout=4, markup=False)
+            return None
+        return row
 
     def action_audit(self) -> None:
         self.app.push_screen(AuditScreen(self.read_audit))

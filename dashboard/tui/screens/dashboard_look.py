@@ -7,6 +7,7 @@ from rich.text import Text
 
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
+from dashboard.tui.preview import preview_details
 from dashboard.tui.state import TuiState
 from dashboard.tui.widgets.bucket_table import COLUMNS, BucketTable
 from dashboard.tui.widgets.status_bar import Status
@@ -101,13 +102,14 @@ def table_titles(table: BucketTable) -> tuple[Text, Text]:
     return title, subtitle
 
 
-def bucket_details(row: BucketRow | None, *, disagree_style: str) -> Text:
-    """The graph's subtitle: the bucket under the cursor in one line."""
+def bucket_details(row: BucketRow | None, *, disagree_style: str, preview_style: str = "") -> Text:
+    """The graph's subtitle: the bucket under the cursor in one line (a preview's figures first)."""
     if row is None:
         return Text("")
     c = row.config
     text = Text()
     text.append_text(fmt.safe_text(row.user, style="bold", width=20))
+    text.append_text(preview_details(row, style=preview_style))
     if row.callers_disagree and row.other_default is not None:  # first: it is what the operator must act on
         o = row.other_default
         text.append(

@@ -1,6 +1,12 @@
-"""Edit a bucket's settings: a form with inline validation, then a confirmation showing old → new."""
+"""Edit a bucket's settings: a form with inline validation, then a confirmation showing old → new.
+
+The same validated settings can instead be previewed (shadow settings, SPEC §6):
+counted on the bucket's live traffic beside the enforced ones, deciding nothing.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -12,7 +18,8 @@ from textual.widgets import Button, Input, Static
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
 from dashboard.tui.forms import BUCKET_FIELDS, config_fields, validate_bucket
-from dashboard.tui.screens.confirm import ConfirmModal, config_changes
+from dashboard.tui.preview import settings_text, would_deny
+from dashboard.tui.screens.confirm import ConfirmModal, config_changes, preview_confirmation
 from dashboard.tui.screens.form_modal import FormModal
 from dashboard.tui.state import TuiState
 from limiter.config import BucketConfig
@@ -25,8 +32,16 @@ HINTS = {
 }
 
 
-class EditBucketModal(FormModal[BucketConfig | None]):
-    """Dismisses with the confirmed new settings, or None (nothing is written here)."""
+@dataclass(frozen=True, slots=True)
+class Edited:
+    """What the operator confirmed: ``config`` to apply, or (``preview``) to preview as shadow settings."""
+
+    config: BucketConfig
+    preview: bool = False
+
+
+class EditBucketModal(FormModal[Edited | None]):
+    """Dismisses with the confirmed `Edited`, or None (nothing is written here)."""
 
     row: BucketRow  # always a bucket (the form opens on the one under the cursor)
 
@@ -50,6 +65,7 @@ class EditBucketModal(FormModal[BucketConfig | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing anything"),
         Binding("ctrl+s", "review", "Review", tooltip="Check the values and show old → new"),
+        Binding("ctrl+t", "try", "Preview", tooltip="Try the values as preview settings: counted, not enforced"),
     ]
 
     def __init__(self, state: TuiState, row: BucketRow) -> None:
@@ -68,6 +84,8 @@ class EditBucketModal(FormModal[BucketConfig | None]):
             yield Static("", id="preview")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+                if self.state.permits("shadow"):
+                    yield Button("Preview (ctrl+t)", id="try", compact=True)
                 yield Button("Review changes (ctrl+s)", id="review", variant="primary", compact=True)
 
     def on_mount(self) -> None:
@@ -89,13 +107,19 @@ class EditBucketModal(FormModal[BucketConfig | None]):
         else:
             about.append("the services' default settings")
             about.append("\nsaving makes them operator settings: they persist (u drops them)")
+        if row.shadow is not None:
+            about.append(f"\nin preview: {settings_text(row.shadow.config)}")
+            difference = would_deny(row)
+            if difference:
+                about.append(f", {difference}")
+            about.append(" (ctrl+t replaces it; P promotes, D discards)")
         if row.config != self.opened_with.config or row.overridden != self.opened_with.overridden:
             about.append("\n⚠ changed outside this form since it opened: old → new compares with the settings now", style="bold yellow")
         return about
 
     def bucket_changed(self, before: BucketRow) -> None:
         self.query_one("#about", Static).update(self._about())
-        if before.config != self.row.config:
+        if before.config != self.row.config or before.shadow != self.row.shadow:
             self._validate()  # "no changes yet" compares with the settings in force now
 
     def _raw(self) -> dict[str, str]:
@@ -121,7 +145,14 @@ class EditBucketModal(FormModal[BucketConfig | None]):
             preview.update(text)
         review = self.query_one("#review", Button)
         review.disabled = config is None or config == self.row.config
+        for button in self.query("#try").results(Button):
+            button.disabled = config is None or config == self._previewed
         return config
+
+    @property
+    def _previewed(self) -> BucketConfig:
+        """What a preview compares with: the preview in place, else the enforced settings."""
+        return self.row.shadow.config if self.row.shadow is not None else self.row.config
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
@@ -147,7 +178,7 @@ class EditBucketModal(FormModal[BucketConfig | None]):
 
         def decided(confirmed: bool | None) -> None:
             if confirmed:
-                self.dismiss(config)
+                self.dismiss(Edited(config))
 
         rows = config_changes(self.row.config, config, tokens=self.row.tokens)
         message = Text("Applied live: the bucket is settled at the old settings up to now, then the new ones apply", style="italic")
@@ -158,3 +189,23 @@ class EditBucketModal(FormModal[BucketConfig | None]):
             ConfirmModal(self.title_for("Change bucket", self.row.user) + "?", changes=rows, message=message, confirm_label="Apply"),
             decided,
         )
+
+    @on(Button.Pressed, "#try")
+    def action_try(self) -> None:
+        """The same values as preview settings, after a confirmation showing old → new."""
+        if not self.state.permits("shadow"):
+            return
+        config = self._validate()
+        if config is None:
+            self.notify("Fix the fields marked ✗ first.", severity="warning", timeout=3)
+            return
+        if config == self._previewed:
+            self.notify("Nothing changed: " + ("these settings are already previewed." if self.row.shadow else "these are the settings in force."),
+                        severity="information", timeout=3)
+            return
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self.dismiss(Edited(config, preview=True))
+
+        self.app.push_screen(preview_confirmation(self.row, config), decided)

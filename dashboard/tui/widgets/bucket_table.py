@@ -33,7 +33,7 @@ from dashboard.tui.widgets.row_picker import RowPicker
 # Re-exported: the screens and tests use them here.
 from dashboard.tui.widgets.table_columns import COLUMNS, MAX_ROWS, NATURAL_DESCENDING, SORTABLE  # noqa: F401
 from dashboard.tui.widgets.table_columns import Layout, Needs, SortSpec, clip, layout_for, matches, natural  # noqa: F401
-from dashboard.tui.widgets.table_columns import needs_of, refill_text, sort_value, tokens_text  # noqa: F401
+from dashboard.tui.widgets.table_columns import cfg_cell, needs_of, refill_text, sort_value, tokens_text  # noqa: F401
 
 NO_NEEDS = Needs(0, 0, 0, 0)
 
@@ -356,12 +356,7 @@ class BucketTable(ValueCachedTable):
         denials_value = fmt.rate(row.denials_per_s).rjust(layout.rate)
         denials = Text(denials_value, style=f"bold {colours.low}" if (row.denials_per_s or 0) > 0 else "", no_wrap=True)
         spark = trend(self._levels(row.user, layout.trend) or (row.tokens,), row.ceiling, layout.trend, colours=colours.fills)
-        if row.callers_disagree:  # services keep replacing each other's defaults: the details line says how
-            cfg = Text("≠", style=f"bold {colours.mid}")
-        elif row.overridden:
-            cfg = Text("op", style=f"bold {colours.accent}")
-        else:
-            cfg = Text("–", style="dim")
+        cfg = cfg_cell(row, colours)
         self._need(needs_of(row))  # settings may have changed since the row was added
         return (user, tokens, fill, refill, grants, denials, spark, cfg)
 

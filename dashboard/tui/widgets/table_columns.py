@@ -12,8 +12,12 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from rich.text import Text
+
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
+from dashboard.tui.colours import Colours
+from dashboard.tui.preview import MARK
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,20 @@ def layout_for(width: int, needs: Needs = Needs()) -> Layout:
     return Layout(user, tokens, bar, refill, rate, trend, wide, with_rate)
 
 
+def cfg_cell(row: BucketRow, colours: Colours) -> Text:
+    """Where the settings come from (``≠`` services disagree, ``op`` operator, ``–`` defaults), then ◐ in preview."""
+    if row.callers_disagree:  # services keep replacing each other's defaults: the details line says how
+        cfg = Text("≠", style=f"bold {colours.mid}")
+    elif row.overridden:
+        cfg = Text("op", style=f"bold {colours.accent}")
+    else:
+        cfg = Text("–", style="dim")
+    if row.shadow is not None:  # the third cell of the column: the table stays as narrow
+        cfg.pad_right(2 - cfg.cell_len)
+        cfg.append(MARK, style=f"bold {colours.mid}")
+    return cfg
+
+
 def matches(user: str, pattern: str) -> bool:
     """Filter: a glob when the pattern has * ? or [, else a case-insensitive substring."""
     if not pattern:
@@ -166,7 +184,8 @@ def sort_number(row: BucketRow, column: str) -> float:
     if column == "denials":
         return row.denials_per_s if row.denials_per_s is not None else -1.0
     if column == "cfg":
-        return 2.0 if row.callers_disagree else 1.0 if row.overridden else 0.0
+        # disagreement, then operator settings, then defaults; a preview first within each
+        return (2.0 if row.callers_disagree else 1.0 if row.overridden else 0.0) + (0.5 if row.shadow is not None else 0.0)
     return 0.0
 
 

@@ -2,7 +2,10 @@
 
 y is fixed from 0 to the largest ceiling among the users shown (the ceilings
 are drawn as dotted rules), x is seconds before the newest sample. Colours
-match the dots in the table's user column. When the data is stale (Redis
+match the dots in the table's user column. A bucket in preview (shadow
+settings) also has its shadow's level drawn, dashed in a paler tint of the
+user's colour, with the shadow's ceiling as a rule of that tint; the
+y axis then runs to the larger of the two ceilings. When the data is stale (Redis
 unreachable) the x labels count from now, so the right edge says how old the
 newest sample is instead of calling it "now".
 
@@ -20,7 +23,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from dashboard.tui import format as fmt
-from dashboard.tui.colours import SERIES, series_style
+from dashboard.tui.colours import SERIES, series_style, shadow_colour, shadow_style
+from dashboard.tui.preview import MARK
 from dashboard.tui.widgets.braille import Canvas, Colour
 
 CEILING_GREY: Colour = (140, 140, 140)
@@ -33,6 +37,29 @@ class Series:
     tokens: Sequence[int]
     ceiling: int
     slot: int  # colour index
+    shadow: Sequence[int | None] = ()  # the preview's level beside each sample (None: no shadow then)
+    shadow_ceiling: int | None = None  # the preview's ceiling while the bucket is in preview
+
+    @property
+    def top(self) -> int:
+        """The highest value this series needs on the y axis."""
+        levels = [v for v in self.shadow if v is not None]
+        return max(self.ceiling, self.shadow_ceiling or 0, max(levels, default=0))
+
+    def shadow_runs(self) -> list[tuple[list[float], list[int]]]:
+        """The shadow's level as runs of consecutive samples (a gap where the bucket had no shadow)."""
+        runs: list[tuple[list[float], list[int]]] = []
+        current: tuple[list[float], list[int]] | None = None
+        for ago, level in zip(self.ago, self.shadow):
+            if level is None:
+                current = None
+                continue
+            if current is None:
+                current = ([], [])
+                runs.append(current)
+            current[0].append(-ago)
+            current[1].append(level)
+        return runs
 
 
 def nice_ticks(span: float) -> list[float]:
@@ -65,11 +92,16 @@ def y_ticks(top: int, height: int) -> list[int]:
 
 def chart(series: Sequence[Series], span: float, width: int, height: int, *, age: float = 0.0, axis: str = "") -> Text:
     """The whole chart for a ``width`` x ``height`` area: y labels, plot, x axis and labels."""
-    top = max((s.ceiling for s in series), default=1) or 1
+    top = max((s.top for s in series), default=1) or 1
     yt = y_ticks(top, height)
     gutter = max(len(str(v)) for v in yt) + 1  # labels and the axis line
     plot_w, plot_h = max(1, width - gutter), max(1, height - 2)
     canvas = Canvas(plot_w, plot_h, x_range=(-span, 0.0), y_range=(0.0, float(top)))
+    for s in series:  # the previews first: where a line or rule meets the enforced one, the enforced shows
+        if s.shadow_ceiling is not None:
+            canvas.hline(s.shadow_ceiling, shadow_colour(s.slot))
+        for xs, ys in s.shadow_runs():
+            canvas.plot(xs, ys, shadow_colour(s.slot), dashed=True)
     ceilings = sorted({s.ceiling for s in series})
     for ceiling in ceilings:
         owner = next(s for s in series if s.ceiling == ceiling)
@@ -163,6 +195,8 @@ class TokenGraph(Widget):
         for s in self.series:
             text.append("● ", style=series_style(s.slot))
             text.append_text(fmt.safe_text(s.user, width=24))
+            if s.shadow_ceiling is not None or any(v is not None for v in s.shadow):
+                text.append(f" ┄{MARK} preview", style=shadow_style(s.slot))
             text.append("  ")
         text.rstrip()
         return text

@@ -43,6 +43,9 @@ class BucketRow:
     default_changes: int = 0
     other_default: BucketConfig | None = None
     shadow: ShadowRow | None = None  # shadow settings being previewed, if any
+    # The level's tick anchor (µs, Redis time) after the refill to the poll's time, as
+    # `RedisLimiter.peek` reports it; None where the producer does not know it.
+    anchor_us: int | None = None
 
     @property
     def ceiling(self) -> int:
@@ -136,6 +139,9 @@ class History:
     times: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     ceiling: int = 1
+    ceilings: list[int] = field(default_factory=list)  # the ceiling at each sample (settings change)
+    grants_per_s: list[float | None] = field(default_factory=list)  # the row's rates at each sample (None: first sight)
+    denials_per_s: list[float | None] = field(default_factory=list)
 
 
 class LoadStream(Protocol):

@@ -47,6 +47,8 @@ DASHBOARD: tuple[Action, ...] = (
     Action("sort_next", "s", "Sort", "Sort by the next column", "Cycle the sort column (a click on a column header sorts by it)", show=False),
     Action("sort_reverse", "S", "Reverse", "Reverse the sort", "Flip the sort direction", show=False),
     Action("toggle_graph", "space", "Graph", "Graph this user", "Add / remove the user under the cursor to the graph (several at once, one colour each)", key_display="space"),
+    Action("graph_mode", "m", "Mode", "Next graph mode", "The graph shows tokens, then % of ceiling (users of any size on one axis), then grants/s and denials/s"),
+    Action("detail", "enter", "Detail", "This bucket in detail", "Every stored field and its meaning, where the settings come from, time until full, TTL, rates, its audit entries and graph; escape goes back", key_display="enter"),
     Action("clear_graph", "c", "Clear graph", "Clear the graph selection", "Graph only the user under the cursor again", show=False),
     Action("zoom_graph", "z", "Zoom", "Zoom the graph", "The graph fills the screen (status bar and keys stay); z or escape restores it", show=False),
     Action("load", "l", "Load", "Fire load at this bucket", "Open the load form for the user under the cursor", mutating=True),
@@ -55,6 +57,16 @@ DASHBOARD: tuple[Action, ...] = (
     Action("unconfigure", "u", "Defaults", "Drop operator settings", "Return the bucket to the default settings; asks first", mutating=True, show=False),
     Action("delete", "d", "Delete", "Delete this bucket", "Forget the bucket and its operator settings; asks first", mutating=True, show=False),
     Action("audit", "a", "Audit", "Show the audit log", "Recent changes made through tbdash: when, who, what, old → new"),
+)
+
+# The detail screen (one bucket, enter on a row): its own keys, the same rules.
+DETAIL: tuple[Action, ...] = (
+    HELP,
+    Action("close", "escape", "Back", "Back to the table", "Leave the detail screen", key_display="esc"),
+    Action("graph_mode", "g,m", "Mode", "Next graph mode", "tokens → % of ceiling → grants/s and denials/s", key_display="g"),
+    Action("edit", "e", "Edit", "Edit this bucket's settings", "The edit form, as on the table", mutating=True),
+    Action("load", "l", "Load", "Fire load at this bucket", "The load form, as on the table", mutating=True),
+    Action("reload_audit", "r", "Audit", "Read this bucket's audit entries again", "The audit stream is read again (it is also read when the bucket's settings change)", key_display="r"),
 )
 
 APP: tuple[Action, ...] = (
@@ -73,7 +85,7 @@ TABLE: tuple[Action, ...] = (
     Action("last_row", "end,G", "Bottom", "Last row", "Jump to the last row", show=False, key_display="end G"),
 )
 
-MUTATING: frozenset[str] = frozenset(a.name for a in (*DASHBOARD, *APP) if a.mutating)
+MUTATING: frozenset[str] = frozenset(a.name for a in (*DASHBOARD, *DETAIL, *APP) if a.mutating)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,8 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("u", "Defaults", ("unconfigure",), "u"),
     KeyEntry("d", "Delete", ("delete",), "d"),
     KeyEntry("c", "Clear", ("clear_graph",), "c"),  # the graph selection
+    KeyEntry("m", "Mode", ("graph_mode",), "m"),  # the graph's mode
+    KeyEntry("enter", "Detail", ("detail",), "enter"),
 )
 
 

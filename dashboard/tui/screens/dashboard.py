@@ -23,6 +23,7 @@ from dashboard.tui.colours import theme_colours
 from dashboard.tui.notices import outside_changes
 from dashboard.tui.screens import confirm
 from dashboard.tui.screens.audit import AuditScreen
+from dashboard.tui.screens.bucket_detail import BucketDetailScreen
 from dashboard.tui.screens.confirm import ConfirmModal
 from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles
 from dashboard.tui.screens.edit import EditBucketModal
@@ -185,7 +186,8 @@ class DashboardScreen(Screen[None]):
         state = self.state
         table = self.table
         users = list(state.selected) or ([table.current_user] if table.current_user else [])
-        state.history.watch([*users, *table.shown_users])  # history for the rows held and the graphed users
+        detail = [state.detail_user] if state.detail_user is not None else []
+        state.history.watch([*users, *table.shown_users, *detail])  # history for the rows held, the graphed users, the detail
         newest = state.history.newest
         series: list[Series] = []
         for user in users:
@@ -193,7 +195,8 @@ class DashboardScreen(Screen[None]):
             row = table.bucket(user)
             ceiling = row.ceiling if row else history.ceiling
             ago = [newest - t for t in history.times] if newest is not None else []
-            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0)))
+            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0),
+                                 history.ceilings, history.grants_per_s, history.denials_per_s))
         oldest = max((s.ago[0] for s in series if s.ago), default=0.0)
         span = max(oldest, 10 * state.poll_interval, 10.0)
         graph = self.query_one(TokenGraph)
@@ -204,7 +207,7 @@ class DashboardScreen(Screen[None]):
         else:
             empty = "no history yet for this user"
         age = state.stale_for() or 0.0  # stale data: the right edge is that old, not "now"
-        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
+        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age, mode=state.graph_mode)
 
     def _details(self, row: BucketRow | None) -> Text:
         return bucket_details(row, disagree_style=f"bold {theme_colours(self.app).mid}")
@@ -229,6 +232,10 @@ class DashboardScreen(Screen[None]):
         self.render_graph()
         self.update_keys()
 
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        self.action_detail()  # enter (or a click) on a row: that bucket in detail
+
     @on(BucketTable.Sorted)
     def _sorted(self, event: BucketTable.Sorted) -> None:
         self._title_table()
@@ -248,7 +255,7 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.state.permits(action):
             return False
-        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph"):
+        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "detail"):
             row = self.table.bucket(self.table.current_user)
             if row is None:
                 return None
@@ -297,6 +304,14 @@ class DashboardScreen(Screen[None]):
         user = self.table.current_user
         if user is not None:
             self.post_message(msg.GraphToggled(user))
+
+    def action_graph_mode(self) -> None:
+        self.post_message(msg.GraphModeCycled())
+
+    def action_detail(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.app.push_screen(BucketDetailScreen(self.state, row.user, read_audit=self.read_audit, default=self.default))
 
     def action_clear_graph(self) -> None:
         self.post_message(msg.GraphCleared())

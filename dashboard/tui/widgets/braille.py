@@ -49,19 +49,25 @@ class Canvas:
         for px in range(0, 2 * self.width, 2):  # every other dot: a dotted rule, lighter than the data
             self.dot(px, py, colour)
 
-    def plot(self, xs: Sequence[float], ys: Sequence[float], colour: Colour) -> None:
-        """Points joined by straight segments (one point alone is a dot)."""
+    def plot(self, xs: Sequence[float], ys: Sequence[float], colour: Colour, *, dashed: bool = False) -> None:
+        """Points joined by straight segments (one point alone is a dot); ``dashed``: 3 dots on, 2 off."""
         points = [(self._px(x), self._py(y)) for x, y in zip(xs, ys)]
         if len(points) == 1:
             self.dot(*points[0], colour)
             return
+        step = 0  # the dash pattern runs on across segments
         for (ax, ay), (bx, by) in zip(points, points[1:]):
-            self._segment(ax, ay, bx, by, colour)
+            step = self._segment(ax, ay, bx, by, colour, step if dashed else None)
 
-    def _segment(self, ax: int, ay: int, bx: int, by: int, colour: Colour) -> None:
+    def _segment(self, ax: int, ay: int, bx: int, by: int, colour: Colour, dash: int | None = None) -> int:
         steps = max(abs(bx - ax), abs(by - ay), 1)
         for i in range(steps + 1):
+            if dash is not None:
+                dash += 1
+                if dash % 5 >= 3:
+                    continue
             self.dot(ax + (bx - ax) * i // steps, ay + round((by - ay) * i / steps), colour)
+        return dash or 0
 
     def rows(self) -> list[list[Run]]:
         """Each row of cells as runs of equal colour (blank cells are spaces)."""

@@ -100,27 +100,30 @@ class KeyEntry:
 
 
 # The key bar, most important first: it shows as many as fit, in this order, and all
-# of them at 160 columns. Every action of DASHBOARD and APP is here (a test holds it).
+# of them at 160 columns. Every action of DASHBOARD and APP is here (a test holds it),
+# but those whose key is shown beside what it acts on (`SHOWN_ELSEWHERE`).
 KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("?", "Help", ("help",), "question_mark"),
     KeyEntry("q", "Quit", ("quit",), "q"),
     KeyEntry("p", "Pause", ("toggle_pause",), "p", label_on="Resume"),
     KeyEntry("/", "Filter", ("filter",), "slash"),
-    KeyEntry("space", "Graph", ("toggle_graph",), "space"),
+    KeyEntry("space/c", "Graph", ("toggle_graph", "clear_graph"), "space"),  # c: clear the graph selection
     KeyEntry("l", "Load", ("load",), "l"),
     KeyEntry("e", "Edit", ("edit",), "e"),
     KeyEntry("s/S", "Sort", ("sort_next", "sort_reverse"), "s"),
     KeyEntry("r", "Refresh", ("refresh_now",), "r"),
     KeyEntry("z", "Zoom", ("zoom_graph",), "z"),
-    KeyEntry("+/-", "Interval", ("faster", "slower"), "plus"),
+    KeyEntry("m", "Mode", ("graph_mode",), "m"),  # the graph's mode
+    KeyEntry("+/-", "Poll", ("faster", "slower"), "plus"),  # the refresh interval
     KeyEntry("a", "Audit", ("audit",), "a"),
     KeyEntry("x", "Reset", ("reset",), "x"),
     KeyEntry("u", "Defaults", ("unconfigure",), "u"),
     KeyEntry("d", "Delete", ("delete",), "d"),
-    KeyEntry("c", "Clear", ("clear_graph",), "c"),  # the graph selection
-    KeyEntry("m", "Mode", ("graph_mode",), "m"),  # the graph's mode
-    KeyEntry("enter", "Detail", ("detail",), "enter"),
 )
+
+
+# Actions whose key is shown where it acts instead of in the key bar.
+SHOWN_ELSEWHERE: dict[str, str] = {"detail": "the bucket table's border: ⏎ detail"}
 
 
 def bindings(actions: tuple[Action, ...]) -> list[BindingType]:

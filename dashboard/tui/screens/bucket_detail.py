@@ -86,6 +86,7 @@ class BucketDetailScreen(Screen[None]):
         self.action_reload_audit()
 
     def on_unmount(self) -> None:
+        self.ready = False  # its widgets are going: nothing more to render
         self.app.post_message(msg.DetailOpened(None))
 
     def on_resize(self, event: events.Resize) -> None:

@@ -95,6 +95,7 @@ class FixedBackend:
                     ttl_ms=None if overridden else 60_000,
                     grants_per_s=grants,
                     denials_per_s=denials,
+                    anchor_us=int(self.now() * 1_000_000) - (0 if tokens >= config.ceiling else 250_000),
                 )
             )
         return tuple(rows)

@@ -17,14 +17,14 @@ from limiter.model import Level, full_in_us
 
 # The stored fields of a bucket hash (README, data model), in the order the screen lists them.
 FIELD_MEANINGS: tuple[tuple[str, str], ...] = (
-    ("tokens", "tokens in the bucket now (refill applied as of the poll's Redis time)"),
-    ("anchor", "when the current refill tick started (Redis time); the next tick lands one interval later"),
-    ("max_tokens", "normal size: a new bucket starts with this many tokens"),
-    ("burst", "headroom above max_tokens that idle time may fill"),
+    ("tokens", "tokens now, refill applied as of the poll (Redis time)"),
+    ("anchor", "when the current tick started; the next lands one interval later"),
+    ("max_tokens", "normal size; a new bucket starts with this many"),
+    ("burst", "headroom above max_tokens that idle time fills"),
     ("refill", "refill_count tokens every refill_interval"),
-    ("operator", "1: settings set by an operator (they persist); 0: the callers' default"),
-    ("granted", "acquires granted since the bucket state was created"),
-    ("denied", "acquires refused since the bucket state was created"),
+    ("operator", "1: operator settings (persist); 0: callers' default"),
+    ("granted", "acquires granted since the state was created"),
+    ("denied", "acquires refused since the state was created"),
     ("default_changes", "times a caller's default replaced a different stored default (callers disagree)"),
     ("other_default", "the last default so replaced"),
     ("shadow", "preview settings evaluated on every acquire beside the enforced ones (they decide nothing)"),
@@ -42,10 +42,10 @@ class Source:
 def settings_source(row: BucketRow, default: BucketConfig | None) -> Source:
     """Operator settings (they persist), or the default of the last caller that used the bucket."""
     if row.overridden:
-        return Source("operator", "operator settings (set through tbdash or configure(); they persist)")
+        return Source("operator", "set by an operator (tbdash or configure()); they persist")
     if default is not None and row.config == default:
-        return Source("caller default", "the callers' default (the same as tbdash's [limiter.default])")
-    return Source("caller default", "the default of the last caller that used it (differs from tbdash's [limiter.default])")
+        return Source("caller default", "the callers' default (= tbdash's [limiter.default])")
+    return Source("caller default", "the last caller's default (not tbdash's [limiter.default])")
 
 
 def full_in_s(row: BucketRow, now_us: int) -> float | None:

@@ -45,11 +45,11 @@ BucketDetailScreen.-wide #detail-body {
     layout: horizontal;
 }
 BucketDetailScreen.-wide #detail-left {
-    width: 1fr;
+    width: 3fr;
     height: auto;
 }
 BucketDetailScreen.-wide #detail-right {
-    width: 1fr;
+    width: 2fr;
     height: auto;
 }
 BucketDetailScreen.-wide #detail-graph {
@@ -92,17 +92,17 @@ def facts(
         out.append((name, value if isinstance(value, Text) else Text(value), meaning))
 
     add("", Text("level", style="bold"))
-    add("tokens", f"{fmt.tokens(row.tokens)} / {fmt.tokens(config.ceiling)} ({100 * row.fill:.0f}% of the ceiling)", MEANING["tokens"])
+    add("tokens", f"{fmt.tokens(row.tokens)} / {fmt.tokens(config.ceiling)} ({100 * row.fill:.0f}%)", MEANING["tokens"])
     if row.anchor_us is not None:
         tick = max(0, now_us - row.anchor_us) / 1_000_000
-        add("anchor", f"{row.anchor_us} µs (tick started {fmt.seconds(tick) if tick else '0s'} before the poll)", MEANING["anchor"])
+        add("anchor", f"{row.anchor_us} µs ({fmt.seconds(tick) if tick else '0s'} before the poll)", MEANING["anchor"])
     else:
         add("anchor", "– (not read)", MEANING["anchor"])
     full = full_in_s(row, now_us)
     add("full in", "full now" if full == 0 else "–" if full is None else fmt.seconds(full),
-        "until tokens reach the ceiling if nothing is taken (limiter.model arithmetic, as of the poll)")
+        "until the ceiling if nothing is taken (as of the poll)")
     add("ttl", "persists" if row.ttl_ms is None else fmt.seconds(row.ttl_ms / 1000),
-        "state with operator settings or a preview persists; an idle full bucket's state expires")
+        "an idle full bucket's state expires; operator or preview: persists")
 
     add("", Text("settings", style="bold"))
     source = settings_source(row, default)
@@ -116,9 +116,9 @@ def facts(
     add("", Text("counters", style="bold"))
     add("granted", str(row.granted), MEANING["granted"])
     add("denied", str(row.denied), MEANING["denied"])
-    add("deny ratio", _ratio(deny_ratio(row.granted, row.denied)), "denied / (granted + denied) since the state was created")
-    add("grant/s", fmt.per_second(row.grants_per_s), "grants per second between the last two polls (– on first sight)")
-    add("deny/s", fmt.per_second(row.denials_per_s), "denials per second between the last two polls")
+    add("deny ratio", _ratio(deny_ratio(row.granted, row.denied)), "denied / (granted + denied), all time")
+    add("grant/s", fmt.per_second(row.grants_per_s), "between the last two polls (– on first sight)")
+    add("deny/s", fmt.per_second(row.denials_per_s), "between the last two polls")
     for window in WINDOWS:
         name = WINDOW_NAMES.get(window, fmt.seconds(window))
         if windows is None:
@@ -150,9 +150,9 @@ def fields_table(rows: list[tuple[str, Text, str]], *, meanings: bool, stale: bo
     """The facts as a table; ``meanings`` adds the meaning column (wide screens)."""
     table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
     table.add_column("field", style="dim", no_wrap=True)
-    table.add_column("value", ratio=2 if meanings else 1, style="dim" if stale else "")
+    table.add_column("value", ratio=1, style="dim" if stale else "")
     if meanings:
-        table.add_column("meaning", ratio=3, style="italic dim")
+        table.add_column("meaning", ratio=1, style="italic dim")
     for name, value, meaning in rows:
         if not name:
             table.add_row(value, "", *([""] if meanings else []))
@@ -183,12 +183,12 @@ def audit_view(entries: list[AuditEntry] | None, *, error: str | None, read: int
         return Group(title, Text(f"none among the last {read} changes made through tbdash", style="dim"))
     table = Table(box=None, show_header=True, header_style="dim", padding=(0, 1), expand=True)
     table.add_column("when", no_wrap=True)
-    table.add_column("who", max_width=24)
+    table.add_column("who", max_width=16)
     table.add_column("action", no_wrap=True)
     table.add_column("old → new", ratio=1)
-    change_width = max(20, width - 24 - 24 - 12 - 8)
+    change_width = max(20, width - 23 - 16 - 11 - 8)  # what the when, who and action columns and the padding leave
     for entry in sorted(entries, key=lambda e: e.when, reverse=True):
-        table.add_row(when_text(entry.when, one_line=True), fmt.safe_text(entry.who, width=24), fmt.safe_text(entry.action, style="bold"),
+        table.add_row(when_text(entry.when, one_line=True), fmt.safe_text(entry.who, width=16), fmt.safe_text(entry.action, style="bold"),
                       describe_change(entry, change_width))
     return Group(title, table)
 

@@ -61,7 +61,7 @@ async def test_the_audit_entries_are_this_users_only(redis_url: str, limiter: Re
         app.clear_notifications()  # ("settings changed outside" names bob too)
         await pilot.pause()
         text = screen_text(app)
-        assert "→ 41" in text and "→ 77" not in text
+        assert "→ 41" in text and "→ 77" not in text, text
         assert "operator" in text  # the settings' source
 
 

@@ -11,6 +11,7 @@ import time
 from typing import Mapping
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -181,16 +182,17 @@ def audit_view(entries: list[AuditEntry] | None, *, error: str | None, read: int
         return Group(title, Text("reading…", style="dim"))
     if not entries:
         return Group(title, Text(f"none among the last {read} changes made through tbdash", style="dim"))
-    table = Table(box=None, show_header=True, header_style="dim", padding=(0, 1), expand=True)
-    table.add_column("when", no_wrap=True)
-    table.add_column("who", max_width=16)
-    table.add_column("action", no_wrap=True)
-    table.add_column("old → new", ratio=1)
-    change_width = max(20, width - 23 - 16 - 11 - 8)  # what the when, who and action columns and the padding leave
+    # One entry: when, who and what on a line, the change (old → new) indented below it, so the
+    # change has the whole width whatever the column (a value is never clipped to a narrow cell).
+    lines: list[RenderableType] = [title]
     for entry in sorted(entries, key=lambda e: e.when, reverse=True):
-        table.add_row(when_text(entry.when, one_line=True), fmt.safe_text(entry.who, width=16), fmt.safe_text(entry.action, style="bold"),
-                      describe_change(entry, change_width))
-    return Group(title, table)
+        head = when_text(entry.when, one_line=True)
+        head.append("  ")
+        head.append_text(fmt.safe_text(entry.who, width=24))
+        head.append("  ")
+        head.append_text(fmt.safe_text(entry.action, style="bold", width=12))
+        lines += [head, Padding(describe_change(entry, max(20, width - 6)), (0, 0, 0, 4))]
+    return Group(*lines)
 
 
 def title_line(user: str, row: BucketRow | None, *, gone_since: float | None, stale_for: float | None) -> Text:

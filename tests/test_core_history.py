@@ -64,3 +64,21 @@ def test_a_bucket_in_preview_keeps_its_shadow_level_beside_each_sample_bounded_l
     assert len(h.times) == len(h.shadow) == 3 and h.shadow == [1, 1, 1]  # the ring bounds the shadow too
     feed(10, 6, None)  # discarded: the newest sample has none
     assert store.get("a").shadow == [1, 1, None]
+
+
+def test_samples_keep_each_polls_rates_and_ceiling_and_the_ring_stays_bounded() -> None:
+    from dashboard.core.protocol import BucketRow, Snapshot
+    from limiter.config import BucketConfig
+
+    small, large = BucketConfig(max_tokens=10, burst=0, refill_count=1, refill_interval=1.0), BucketConfig(max_tokens=40, burst=0, refill_count=1, refill_interval=1.0)
+    store = HistoryStore(length=3)
+    polls = [(5, small, None, None), (4, small, 1.0, 0.0), (20, large, 2.5, 3.0), (10, large, 0.5, 7.0)]
+    for i, (tokens, config, gps, dps) in enumerate(polls):
+        row = BucketRow("a", tokens, config, 0, 0, False, None, gps, dps)
+        store.feed(Snapshot(float(i), (i + 1) * 1_000_000, (row,), (), 0.0, 0.0))
+        assert store.latest("a") is row
+    history = store.get("a")
+    assert history.tokens == [4, 20, 10] and history.ceilings == [10, 40, 40]  # the last three polls only
+    assert history.grants_per_s == [1.0, 2.5, 0.5] and history.denials_per_s == [0.0, 3.0, 7.0]
+    store.feed(Snapshot(9.0, 9_000_000, (), (), 0.0, 0.0))
+    assert store.latest("a") is None  # gone from the newest poll

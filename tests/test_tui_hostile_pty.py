@@ -167,6 +167,13 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         screen = p.wait_for("Applied", what="the notification")
         assert "\\x1b[31mredu" in screen
 
+        # The SGR bucket in detail: its id in the title (escaped), its fields, back.
+        p.send("enter")
+        p.wait_for(lambda s: f"bucket {SHOWN['sgr'][:20]}" in s and "esc Back" in s, what="the detail screen")
+        p.wait_for(lambda s: "max_tokens       30" in s and "operator" in s, what="the detail after the edit's poll")
+        p.send("escape")
+        p.wait_for("user▲", what="the dashboard")
+
         # Fire load at the OSC-title bucket: the form, the report, the notification.
         op.go_to("osc-title")
         p.send("l")

@@ -96,7 +96,7 @@ def test_help_and_palette_come_from_one_action_table() -> None:
 
 def test_the_key_bar_has_every_action() -> None:
     listed = {name for entry in actions.KEY_BAR for name in entry.actions}
-    assert {a.name for a in (*actions.DASHBOARD, *actions.APP)} <= listed
+    assert {a.name for a in (*actions.DASHBOARD, *actions.APP)} - set(actions.SHOWN_ELSEWHERE) <= listed
 
 
 async def test_the_key_bar_shows_every_key_at_160_columns_and_the_most_important_at_80(redis_url: str, five: RedisLimiter) -> None:

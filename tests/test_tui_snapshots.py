@@ -138,3 +138,82 @@ def test_promote_confirmation_shows_enforced_and_preview_settings(snap_compare) 
         await still(pilot)
 
     assert snap_compare(make_app(previews=True), terminal_size=SMALL, run_before=run_before)
+
+
+# --------------------------------------------------------------------------- one bucket in detail, graph modes
+
+
+def _utc(monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")  # the audit entries' times
+    time.tzset()
+
+
+def test_detail_screen_160x45(snap_compare, monkeypatch) -> None:
+    _utc(monkeypatch)
+
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("down", "enter")  # checkout-api: operator settings, an audit entry
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=LARGE, run_before=run_before)
+
+
+def test_detail_screen_80x24(snap_compare, monkeypatch) -> None:
+    _utc(monkeypatch)
+
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot)
+        await pilot.press("enter")  # batch-export (first by user): always throttled
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_detail_screen_rates_80x24(snap_compare, monkeypatch) -> None:
+    _utc(monkeypatch)
+
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot)
+        await pilot.press("enter", "g", "g")  # batch-export's grants and denials per second
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_graph_percent_of_ceiling_160x45(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("space", "down", "down", "space", "down", "space", "m")  # ceilings 150, 10 and 400 on one axis
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=LARGE, run_before=run_before)
+
+
+def test_graph_rates_160x45(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("space", "down", "down", "space", "m", "m")
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=LARGE, run_before=run_before)
+
+
+def test_graph_percent_of_ceiling_80x24(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot)
+        await pilot.press("space", "down", "down", "space", "m")
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_graph_rates_80x24(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot)
+        await pilot.press("down", "down", "m", "m")
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)

@@ -99,6 +99,7 @@ class FixedBackend:
                     grants_per_s=grants,
                     denials_per_s=denials,
                     shadow=self._shadow(user, frame, tokens, grants, denials),
+                    anchor_us=int(self.now() * 1_000_000) - (0 if tokens >= config.ceiling else 250_000),
                 )
             )
         return tuple(rows)

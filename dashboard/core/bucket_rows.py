@@ -142,6 +142,7 @@ def build_row(
         default_changes=changes,
         other_default=other,
         shadow=shadow,
+        anchor_us=level.anchor_us,
     )
 
 
@@ -171,7 +172,7 @@ def tokens_now(tokens: int, anchor_us: int, settings: Settings, now_us: int) -> 
 _ROW_SLOTS = tuple(
     getattr(BucketRow, name).__set__
     for name in ("user", "tokens", "config", "granted", "denied", "overridden", "ttl_ms", "grants_per_s", "denials_per_s",
-                 "default_changes", "other_default", "shadow")
+                 "default_changes", "other_default", "shadow", "anchor_us")
 )
 
 
@@ -188,6 +189,7 @@ def new_row(
     default_changes: int = 0,
     other_default: BucketConfig | None = None,
     shadow: ShadowRow | None = None,
+    anchor_us: int | None = None,
 ) -> BucketRow:
     """``BucketRow(...)`` (positional) at a third of the cost.
 
@@ -196,7 +198,7 @@ def new_row(
     test checks it equals the normal constructor.
     """
     row = object.__new__(BucketRow)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = _ROW_SLOTS
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12 = _ROW_SLOTS
     s0(row, user)
     s1(row, tokens)
     s2(row, config)
@@ -209,4 +211,5 @@ def new_row(
     s9(row, default_changes)
     s10(row, other_default)
     s11(row, shadow)
+    s12(row, anchor_us)
     return row

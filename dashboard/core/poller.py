@@ -196,16 +196,19 @@ class Poller:
                         ceiling = settings.ceiling
                         if tokens <= ceiling and anchor <= MAX_SAFE_INT and granted <= MAX_SAFE_INT and denied <= MAX_SAFE_INT:
                             if tokens < ceiling:
-                                tokens = refilled(tokens, anchor, ceiling, settings.refill_count, settings.interval_us, now)[0]
+                                tokens, anchor = refilled(tokens, anchor, ceiling, settings.refill_count, settings.interval_us, now)
+                            else:
+                                anchor = now  # a full bucket's tick starts now (it banks nothing)
                             gps, dps = rate_of(user, granted, denied, now)
                             changes, other = values[9], values[10]
                             if changes is None and other is None:
-                                append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps))
+                                append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps,
+                                              0, None, None, anchor))
                                 continue
                             other_cfg = cache_get(tuple(other.split())) if other is not None else None
                             if changes is not None and len(changes) <= 16 and type(other_cfg) is _Config:
                                 append(row_of(user, tokens, cfg.config, granted, denied, operator == b"1", pttl if pttl >= 0 else None, gps, dps,
-                                              int(changes), other_cfg.config))
+                                              int(changes), other_cfg.config, None, anchor))
                                 continue  # (otherwise the general path below builds the row)
             if isinstance(values, Exception):
                 if "WRONGTYPE" in str(values):

@@ -43,6 +43,9 @@ class BucketRow:
     default_changes: int = 0
     other_default: BucketConfig | None = None
     shadow: ShadowRow | None = None  # shadow settings being previewed, if any
+    # The level's tick anchor (µs, Redis time) after the refill to the poll's time, as
+    # `RedisLimiter.peek` reports it; None where the producer does not know it.
+    anchor_us: int | None = None
 
     @property
     def ceiling(self) -> int:
@@ -140,6 +143,9 @@ class History:
     # empty when it had none in the whole history. Its ceiling as of the newest shadow sample.
     shadow: list[int | None] = field(default_factory=list)
     shadow_ceiling: int | None = None
+    ceilings: list[int] = field(default_factory=list)  # the ceiling at each sample (settings change)
+    grants_per_s: list[float | None] = field(default_factory=list)  # the row's rates at each sample (None: first sight)
+    denials_per_s: list[float | None] = field(default_factory=list)
 
 
 class LoadStream(Protocol):

@@ -47,6 +47,8 @@ DASHBOARD: tuple[Action, ...] = (
     Action("sort_next", "s", "Sort", "Sort by the next column", "Cycle the sort column (a click on a column header sorts by it)", show=False),
     Action("sort_reverse", "S", "Reverse", "Reverse the sort", "Flip the sort direction", show=False),
     Action("toggle_graph", "space", "Graph", "Graph this user", "Add / remove the user under the cursor to the graph (several at once, one colour each)", key_display="space"),
+    Action("graph_mode", "m", "Mode", "Next graph mode", "The graph shows tokens, then % of ceiling (users of any size on one axis), then grants/s and denials/s"),
+    Action("detail", "enter", "Detail", "This bucket in detail", "Every stored field and its meaning, where the settings come from, time until full, TTL, rates, its audit entries and graph; escape goes back", key_display="enter"),
     Action("clear_graph", "c", "Clear graph", "Clear the graph selection", "Graph only the user under the cursor again", show=False),
     Action("zoom_graph", "z", "Zoom", "Zoom the graph", "The graph fills the screen (status bar and keys stay); z or escape restores it", show=False),
     Action("load", "l", "Load", "Fire load at this bucket", "Open the load form for the user under the cursor", mutating=True),
@@ -58,6 +60,16 @@ DASHBOARD: tuple[Action, ...] = (
     # Preview (shadow) settings are set from the edit form (ctrl+t); these end a preview.
     Action("promote", "P", "Promote", "Promote the preview settings", "Enforce the bucket's preview (shadow) settings: a live change; asks first, shows old → new", mutating=True, show=False),
     Action("discard_shadow", "D", "Discard", "Discard the preview settings", "Drop the bucket's preview (shadow) settings and their counters; asks first", mutating=True, show=False),
+)
+
+# The detail screen (one bucket, enter on a row): its own keys, the same rules.
+DETAIL: tuple[Action, ...] = (
+    HELP,
+    Action("close", "escape", "Back", "Back to the table", "Leave the detail screen", key_display="esc"),
+    Action("graph_mode", "g,m", "Mode", "Next graph mode", "tokens → % of ceiling → grants/s and denials/s", key_display="g"),
+    Action("edit", "e", "Edit", "Edit this bucket's settings", "The edit form, as on the table", mutating=True),
+    Action("load", "l", "Load", "Fire load at this bucket", "The load form, as on the table", mutating=True),
+    Action("reload_audit", "r", "Audit", "Read this bucket's audit entries again", "The audit stream is read again (it is also read when the bucket's settings change)", key_display="r"),
 )
 
 APP: tuple[Action, ...] = (
@@ -76,7 +88,7 @@ TABLE: tuple[Action, ...] = (
     Action("last_row", "end,G", "Bottom", "Last row", "Jump to the last row", show=False, key_display="end G"),
 )
 
-MUTATING: frozenset[str] = frozenset(a.name for a in (*DASHBOARD, *APP) if a.mutating)
+MUTATING: frozenset[str] = frozenset(a.name for a in (*DASHBOARD, *DETAIL, *APP) if a.mutating)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +104,14 @@ class KeyEntry:
 
 
 # The key bar, most important first: it shows as many as fit, in this order, and all
-# of them at 160 columns. Every action of DASHBOARD and APP is here (a test holds it).
+# of them at 160 columns. Every action of DASHBOARD and APP is here (a test holds it),
+# but those whose key is shown beside what it acts on (`SHOWN_ELSEWHERE`).
 KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("?", "Help", ("help",), "question_mark"),
     KeyEntry("q", "Quit", ("quit",), "q"),
     KeyEntry("p", "Pause", ("toggle_pause",), "p", label_on="Resume"),
     KeyEntry("/", "Filter", ("filter",), "slash"),
-    KeyEntry("space", "Graph", ("toggle_graph",), "space"),
+    KeyEntry("space/c", "Graph", ("toggle_graph", "clear_graph"), "space"),  # c: clear the graph selection
     KeyEntry("l", "Load", ("load",), "l"),
     KeyEntry("e", "Edit", ("edit",), "e"),
     # P promotes, D discards (one short item, so it fits at 80 columns while it matters)
@@ -106,13 +119,17 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("s/S", "Sort", ("sort_next", "sort_reverse"), "s"),
     KeyEntry("r", "Refresh", ("refresh_now",), "r"),
     KeyEntry("z", "Zoom", ("zoom_graph",), "z"),
-    KeyEntry("+/-", "Interval", ("faster", "slower"), "plus"),
+    KeyEntry("m", "Mode", ("graph_mode",), "m"),  # the graph's mode
+    KeyEntry("+/-", "Poll", ("faster", "slower"), "plus"),  # the refresh interval
     KeyEntry("a", "Audit", ("audit",), "a"),
     KeyEntry("x", "Reset", ("reset",), "x"),
     KeyEntry("u", "Defaults", ("unconfigure",), "u"),
     KeyEntry("d", "Delete", ("delete",), "d"),
-    KeyEntry("c", "Clear", ("clear_graph",), "c"),  # the graph selection
 )
+
+
+# Actions whose key is shown where it acts instead of in the key bar.
+SHOWN_ELSEWHERE: dict[str, str] = {"detail": "the bucket table's border: ⏎ detail"}
 
 
 def bindings(actions: tuple[Action, ...]) -> list[BindingType]:

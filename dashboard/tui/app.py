@@ -89,17 +89,9 @@ class TbdashApp(App[None]):
         self._load_stream: LoadStream | None = None
 
     # The state as attributes, for the tests and the curious (the state is the one copy).
-    snapshot = _state_field("snapshot")
-    link = _state_field("link")
-    error = _state_field("error")
-    retry_at = _state_field("retry_at")
-    polls = _state_field("polls")
-    paused = _state_field("paused")
-    read_only = _state_field("read_only")
-    poll_interval = _state_field("poll_interval")
-    selected = _state_field("selected")
-    history = _state_field("history")
-    load_run = _state_field("load_run")
+    (snapshot, link, error, retry_at, polls, paused, read_only, poll_interval, selected, history, load_run) = (
+        _state_field(name) for name in ("snapshot", "link", "error", "retry_at", "polls", "paused", "read_only", "poll_interval",
+                                        "selected", "history", "load_run"))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -254,6 +246,14 @@ class TbdashApp(App[None]):
 
     def on_graph_cleared(self, message: msg.GraphCleared) -> None:
         self.state.selected.clear()
+        self.changed(Change.SELECTION)
+
+    def on_graph_mode_cycled(self, message: msg.GraphModeCycled) -> None:
+        self.state.graph_mode = self.state.graph_mode.next()
+        self.changed(Change.SELECTION)
+
+    def on_detail_opened(self, message: msg.DetailOpened) -> None:
+        self.state.detail_user = message.user
         self.changed(Change.SELECTION)
 
     def on_change_requested(self, message: msg.ChangeRequested) -> None:

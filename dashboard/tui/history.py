@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from dashboard.core.history import HistoryStore
-from dashboard.core.protocol import History, Snapshot
+from dashboard.core.protocol import BucketRow, History, Snapshot
 
 
 class HistoryBook:
@@ -32,6 +32,10 @@ class HistoryBook:
         """The last ``count`` token levels of ``user``, oldest first."""
         samples = self.store.samples(user)
         return [sample[1] for sample in samples[-count:]]
+
+    def latest(self, user: str) -> BucketRow | None:
+        """The user's row in the newest poll, while it is watched; None once the bucket is gone."""
+        return self.store.latest(user)
 
     def get(self, user: str) -> History:
         return self.store.get(user)

@@ -87,6 +87,18 @@ class GraphCleared(Message):
     """No graphed users (the graph follows the cursor again)."""
 
 
+class GraphModeCycled(Message):
+    """The graphs show the next mode: tokens -> % of ceiling -> grants/denials per second."""
+
+
+class DetailOpened(Message):
+    """The detail screen shows this user (its history must be kept), or none (``user=None``: closed)."""
+
+    def __init__(self, user: str | None) -> None:
+        super().__init__()
+        self.user = user
+
+
 class ChangeRequested(Message):
     """One write to one bucket (confirmed by the operator): a verb of `state.WRITES`
     (configure | unconfigure | reset | delete | shadow | promote | discard_shadow)."""

@@ -14,7 +14,9 @@ from enum import Flag, auto
 from typing import Callable, Protocol, runtime_checkable
 
 from dashboard.core.protocol import ConnectionInfo, LoadProgress, LoadSpec, Snapshot
+from dashboard.core.windows import WindowCount
 from dashboard.tui import actions
+from dashboard.tui.graph_modes import GraphMode
 from dashboard.tui.history import HistoryBook
 
 # The backend's writes (`ChangeRequested.verb`): shadow, promote and discard_shadow are the preview's.
@@ -54,9 +56,15 @@ class Change(Flag):
     STALE = auto()  # the first failed poll: the data shown is stale from now on
     PROBLEM = auto()  # the link's error, retry time or pause changed
     STATUS = auto()  # anything the status bar shows
-    SELECTION = auto()  # the graphed users
+    SELECTION = auto()  # the graphed users (and the graph mode, and the bucket in detail)
     LOAD = auto()  # the load run
     CLOCK = auto()  # a second passed while the data is stale
+
+
+class WindowCounts(Protocol):
+    """What the detail screen asks of a window store: one user's counts per window (seconds)."""
+
+    def counts(self, user: str) -> dict[float, WindowCount]: ...
 
 
 @runtime_checkable
@@ -84,6 +92,11 @@ class TuiState:
     selected: dict[str, int] = field(default_factory=dict)  # graphed users -> colour slot
     load_run: LoadRun | None = None
     own_writes: dict[str, float] = field(default_factory=dict)  # user -> monotonic time this dashboard changed it
+    graph_mode: GraphMode = GraphMode.TOKENS  # what the graphs show (one mode for every graph)
+    detail_user: str | None = None  # the bucket the detail screen shows (its history is kept)
+    # Grants and denials over 1 min / 5 min / 1 h per user, when the app keeps a window store
+    # (`dashboard.core.windows.WindowStore` fits); None: the detail screen shows the rates it has.
+    windows: WindowCounts | None = None
 
     # ------------------------------------------------------------------ questions
 

@@ -20,12 +20,14 @@ from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
 from dashboard.tui.colours import shadow_style, theme_colours
+from dashboard.tui.graph_series import series_of, span_of
 from dashboard.tui.notices import outside_changes
 from dashboard.tui.screens import confirm
 from dashboard.tui.screens.audit import AuditScreen
+from dashboard.tui.screens.bucket_detail import BucketDetailScreen
 from dashboard.tui.screens.confirm import ConfirmModal
 from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles
-from dashboard.tui.screens.edit import EditBucketModal, Edited
+from dashboard.tui.screens.edit import EditBucketModal, Edited, change_request
 from dashboard.tui.screens.help import open_help
 from dashboard.tui.screens.load import LoadModal
 from dashboard.tui.state import Change, TuiState
@@ -35,7 +37,7 @@ from dashboard.tui.widgets.filter_bar import FilterBar
 from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.key_bar import KeyBar, KeyItem
 from dashboard.tui.widgets.status_bar import StatusBar
-from dashboard.tui.widgets.token_graph import Series, TokenGraph
+from dashboard.tui.widgets.token_graph import TokenGraph
 
 FILTER_KEYS = (
     KeyItem("enter", "Keep filter", "enter"),
@@ -188,19 +190,10 @@ class DashboardScreen(Screen[None]):
         state = self.state
         table = self.table
         users = list(state.selected) or ([table.current_user] if table.current_user else [])
-        state.history.watch([*users, *table.shown_users])  # history for the rows held and the graphed users
-        newest = state.history.newest
-        series: list[Series] = []
-        for user in users:
-            history = state.history.get(user)
-            row = table.bucket(user)
-            ceiling = row.ceiling if row else history.ceiling
-            ago = [newest - t for t in history.times] if newest is not None else []
-            preview = row.shadow if row is not None else None  # a promoted or discarded preview is not drawn
-            shadow, shadow_ceiling = (history.shadow, preview.config.ceiling) if preview is not None else ([], None)
-            series.append(Series(user, ago, history.tokens, ceiling, state.selected.get(user, 0), shadow, shadow_ceiling))
-        oldest = max((s.ago[0] for s in series if s.ago), default=0.0)
-        span = max(oldest, 10 * state.poll_interval, 10.0)
+        detail = [state.detail_user] if state.detail_user is not None else []
+        state.history.watch([*users, *table.shown_users, *detail])  # history for the rows held, the graphed users, the detail
+        series = [series_of(state, user, table.bucket(user)) for user in users]
+        span = span_of(state, series)
         graph = self.query_one(TokenGraph)
         if state.snapshot is None:
             empty = "waiting for the first poll…"
@@ -209,7 +202,7 @@ class DashboardScreen(Screen[None]):
         else:
             empty = "no history yet for this user"
         age = state.stale_for() or 0.0  # stale data: the right edge is that old, not "now"
-        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
+        graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age, mode=state.graph_mode)
 
     def _details(self, row: BucketRow | None) -> Text:
         slot = self.state.selected.get(row.user, 0) if row is not None else 0  # the preview in its graph line's colour
@@ -235,6 +228,10 @@ class DashboardScreen(Screen[None]):
         self.render_graph()
         self.update_keys()
 
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        self.action_detail()  # enter (or a click) on a row: that bucket in detail
+
     @on(BucketTable.Sorted)
     def _sorted(self, event: BucketTable.Sorted) -> None:
         self._title_table()
@@ -254,7 +251,7 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.state.permits(action):
             return False
-        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "promote", "discard_shadow"):
+        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "detail", "promote", "discard_shadow"):
             row = self.table.bucket(self.table.current_user)
             if row is None:
                 return None
@@ -304,6 +301,14 @@ class DashboardScreen(Screen[None]):
         if user is not None:
             self.post_message(msg.GraphToggled(user))
 
+    def action_graph_mode(self) -> None:
+        self.post_message(msg.GraphModeCycled())
+
+    def action_detail(self) -> None:
+        row = self._current()
+        if row is not None:
+            self.app.push_screen(BucketDetailScreen(self.state, row.user, read_audit=self.read_audit, default=self.default))
+
     def action_clear_graph(self) -> None:
         self.post_message(msg.GraphCleared())
 
@@ -341,9 +346,9 @@ class DashboardScreen(Screen[None]):
             return
 
         def edited(result: Edited | None) -> None:
-            if result is not None:
-                verb = "shadow" if result.preview else "configure"
-                self.post_message(msg.ChangeRequested(verb, row.user, old=row.config, new=result.config))
+            request = change_request(row, result)
+            if request is not None:
+                self.post_message(request)
 
         self.app.push_screen(EditBucketModal(self.state, row), edited)
 

@@ -99,6 +99,8 @@ def table_titles(table: BucketTable) -> tuple[Text, Text]:
         title.append(f"  first {table.row_count} of {table.matched} by sort; / narrows", style="italic")
     position = f"{table.cursor_row + 1}/{table.row_count} · " if table.row_count else ""
     subtitle = Text(f"{position}sort {HEADERS.get(sort.column, sort.column)} {'▼' if sort.descending else '▲'} (s, S) ")
+    if table.row_count:
+        subtitle.append("· ⏎ detail ")  # (the key bar has no room for it at 160 columns)
     return title, subtitle
 
 

@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Static
 
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import format as fmt
+from dashboard.tui import messages as msg
 from dashboard.tui.forms import BUCKET_FIELDS, config_fields, validate_bucket
 from dashboard.tui.preview import settings_text, would_deny
 from dashboard.tui.screens.confirm import ConfirmModal, config_changes, preview_confirmation
@@ -38,6 +39,13 @@ class Edited:
 
     config: BucketConfig
     preview: bool = False
+
+
+def change_request(row: BucketRow, result: Edited | None) -> msg.ChangeRequested | None:
+    """The write an edit form's answer asks for (apply, or preview as shadow settings); None when cancelled."""
+    if result is None:
+        return None
+    return msg.ChangeRequested("shadow" if result.preview else "configure", row.user, old=row.config, new=result.config)
 
 
 class EditBucketModal(FormModal[Edited | None]):

@@ -33,7 +33,14 @@ def keys_markdown(read_only: bool) -> str:
             continue
         keys = " ".join(f"`{names.get(k, k)}`" for k in action.keys.split(","))
         lines.append(f"- {keys} **{action.title}** — {action.help}")
+    lines += ["", "On the detail screen (enter on a row):", ""]
+    for action in actions.DETAIL:
+        if action is actions.HELP or (read_only and action.mutating):
+            continue
+        keys = " ".join(f"`{names.get(k, k)}`" for k in action.keys.split(","))
+        lines.append(f"- {keys} **{action.title}** — {action.help}")
     lines += [
+        "",
         "- `ctrl+p` **Command palette** — every action, and the themes",
         "- a click on a column header sorts by it; a click on a key in the key bar presses it",
         "",

@@ -22,6 +22,7 @@ class Action:
     mutating: bool = False
     show: bool = True  # shown in the footer
     key_display: str | None = None
+    per_key: bool = False  # one binding per key, the key passed to the action (`action_<name>(key)`)
 
     def binding(self) -> Binding:
         return Binding(
@@ -33,6 +34,22 @@ class Action:
             tooltip=self.help,
             id=f"tbdash.{self.name}",
         )
+
+    def key_bindings(self) -> list[Binding]:
+        if not self.per_key:
+            return [self.binding()]
+        return [
+            Binding(key, f"{self.name}({key!r})", self.label, show=False, tooltip=self.help, id=f"tbdash.{self.name}.{key}")
+            for key in self.keys.split(",")
+        ]
+
+
+# `sort_column`: the number keys, left to right over the columns (the window columns even when a narrow
+# table shows only the chosen one: sorting by one chooses it).
+SORT_KEYS: dict[str, str] = dict(zip("1234567890", ("user", "tokens", "fill", "refill", "grants", "denials", "w60", "w300", "w3600", "ratio")))
+SORT_NAMES = {"user": "user", "tokens": "tokens", "fill": "fill", "refill": "refill", "grants": "grant/s", "denials": "deny/s",
+              "w60": "deny 1m", "w300": "deny 5m", "w3600": "deny 1h", "ratio": "deny%"}
+SORT_HELP = " ".join(f"{key} {SORT_NAMES[column]}" for key, column in SORT_KEYS.items())
 
 
 HELP = Action("help", "question_mark,f1", "Help", "Help", "Keys, columns and states explained", key_display="?")
@@ -46,6 +63,10 @@ DASHBOARD: tuple[Action, ...] = (
     Action("filter", "slash", "Filter", "Filter buckets", "Show only users matching a substring or a glob (* ? [..]); escape clears", key_display="/"),
     Action("sort_next", "s", "Sort", "Sort by the next column", "Cycle the sort column (a click on a column header sorts by it)", show=False),
     Action("sort_reverse", "S", "Reverse", "Reverse the sort", "Flip the sort direction", show=False),
+    Action("sort_column", ",".join(SORT_KEYS), "Sort by", "Sort by a column (1-9, 0)",
+           f"{SORT_HELP}; the same key again reverses", show=False, key_display="1-0", per_key=True),
+    Action("top_throttled", "t", "Top", "Top throttled", "Only the buckets that denied in the chosen window, most denials first, with the deny ratio; t again leaves"),
+    Action("next_window", "w", "Window", "Next window (1m, 5m, 1h)", "The window of the narrow deny column, the deny ratio and top throttled: 1m, 5m, 1h in turn"),
     Action("toggle_graph", "space", "Graph", "Graph this user", "Add / remove the user under the cursor to the graph (several at once, one colour each)", key_display="space"),
     Action("clear_graph", "c", "Clear graph", "Clear the graph selection", "Graph only the user under the cursor again", show=False),
     Action("zoom_graph", "z", "Zoom", "Zoom the graph", "The graph fills the screen (status bar and keys stay); z or escape restores it", show=False),
@@ -55,11 +76,16 @@ DASHBOARD: tuple[Action, ...] = (
     Action("unconfigure", "u", "Defaults", "Drop operator settings", "Return the bucket to the default settings; asks first", mutating=True, show=False),
     Action("delete", "d", "Delete", "Delete this bucket", "Forget the bucket and its operator settings; asks first", mutating=True, show=False),
     Action("audit", "a", "Audit", "Show the audit log", "Recent changes made through tbdash: when, who, what, old → new"),
+    Action("export_csv", "o", "CSV", "Export the table as CSV", "Every row the filter and view let through (not only those on screen), to a new file", show=False),
+    Action("export_json", "O", "JSON", "Export the table as JSON", "Every row the filter and view let through (not only those on screen), to a new file", show=False),
+    Action("screenshot", "P", "Screenshot", "Save an SVG screenshot", "What the screen shows now, to a new SVG file", show=False),
+    Action("copy_user", "y", "Copy id", "Copy the user id", "The exact id of the row under the cursor to the clipboard (OSC 52; the terminal must allow it)", show=False),
 )
 
 APP: tuple[Action, ...] = (
     HELP,
     Action("quit", "q", "Quit", "Quit", "Leave tbdash"),
+    Action("change_theme", "T", "Theme", "Choose a theme", "Pick a theme; it is saved as [dashboard] theme in your config file"),
 )
 
 # Moving in the bucket table (bound on the table itself, over DataTable's own keys):
@@ -97,7 +123,10 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("space", "Graph", ("toggle_graph",), "space"),
     KeyEntry("l", "Load", ("load",), "l"),
     KeyEntry("e", "Edit", ("edit",), "e"),
+    KeyEntry("t", "Top", ("top_throttled",), "t"),
+    KeyEntry("w", "Window", ("next_window",), "w"),
     KeyEntry("s/S", "Sort", ("sort_next", "sort_reverse"), "s"),
+    KeyEntry("1-0", "Sort by", ("sort_column",), "1"),
     KeyEntry("r", "Refresh", ("refresh_now",), "r"),
     KeyEntry("z", "Zoom", ("zoom_graph",), "z"),
     KeyEntry("+/-", "Interval", ("faster", "slower"), "plus"),
@@ -106,11 +135,15 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("u", "Defaults", ("unconfigure",), "u"),
     KeyEntry("d", "Delete", ("delete",), "d"),
     KeyEntry("c", "Clear", ("clear_graph",), "c"),  # the graph selection
+    KeyEntry("y", "Copy id", ("copy_user",), "y"),
+    KeyEntry("o/O", "Export", ("export_csv", "export_json"), "o"),
+    KeyEntry("P", "Shot", ("screenshot",), "P"),
+    KeyEntry("T", "Theme", ("change_theme",), "T"),
 )
 
 
 def bindings(actions: tuple[Action, ...]) -> list[BindingType]:
-    return [action.binding() for action in actions]
+    return [binding for action in actions for binding in action.key_bindings()]
 
 
 def first_key(action: Action) -> str:

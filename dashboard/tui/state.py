@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from enum import Flag, auto
 from typing import Callable, Protocol, runtime_checkable
 
+from dashboard.core.emptiness import EmptySince
 from dashboard.core.protocol import ConnectionInfo, LoadProgress, LoadSpec, Snapshot
+from dashboard.core.thresholds import Firing, Thresholds, firing
+from dashboard.core.windows import WindowStore
 from dashboard.tui import actions
 from dashboard.tui.history import HistoryBook
 
@@ -83,6 +86,12 @@ class TuiState:
     selected: dict[str, int] = field(default_factory=dict)  # graphed users -> colour slot
     load_run: LoadRun | None = None
     own_writes: dict[str, float] = field(default_factory=dict)  # user -> monotonic time this dashboard changed it
+    # Grants and denials over 1m / 5m / 1h, how long each bucket has been empty, and the thresholds they
+    # are judged by: fed from every snapshot here (`remember`), read by the table and the status bar.
+    windows: WindowStore = field(default_factory=WindowStore)
+    empty: EmptySince = field(default_factory=EmptySince)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    alerts: dict[str, Firing] = field(default_factory=dict)  # user -> the thresholds it crosses, as of the last poll
 
     # ------------------------------------------------------------------ questions
 
@@ -116,12 +125,22 @@ class TuiState:
     def take(self, snapshot: Snapshot) -> None:
         """A good poll: the new data, the link live, graphed users that are gone dropped."""
         self.previous, self.snapshot = self.snapshot, snapshot
-        self.history.record(snapshot)
+        self.remember(snapshot)
         self.link, self.error, self.failures = "live", None, 0
         if self.selected:
             present = {b.user for b in snapshot.buckets}
             for user in [u for u in self.selected if u not in present]:
                 del self.selected[user]
+
+    def remember(self, snapshot: Snapshot) -> None:
+        """Feed one poll to the history, the windows and the empty runs, and judge the thresholds.
+
+        Cost per poll: the window store's (one comparison per bucket whose counters did not move),
+        then the buckets that denied or are empty, not all of them."""
+        self.history.record(snapshot)
+        self.windows.feed(snapshot)
+        self.empty.feed(snapshot)
+        self.alerts = {f.user: f for f in firing(self.thresholds, self.windows, self.empty)} if self.thresholds.any else {}
 
     def toggle_selected(self, user: str) -> None:
         if user in self.selected:

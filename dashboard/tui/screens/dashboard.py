@@ -24,13 +24,13 @@ from dashboard.tui.notices import outside_changes
 from dashboard.tui.screens import confirm
 from dashboard.tui.screens.audit import AuditScreen
 from dashboard.tui.screens.confirm import ConfirmModal
-from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles
+from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles, view_about
 from dashboard.tui.screens.edit import EditBucketModal
 from dashboard.tui.screens.help import open_help
 from dashboard.tui.screens.load import LoadModal
 from dashboard.tui.state import Change, TuiState
 from dashboard.tui.widgets.banner import ConnectionBanner
-from dashboard.tui.widgets.bucket_table import BucketTable, SortSpec
+from dashboard.tui.widgets.bucket_table import NATURAL_DESCENDING, BucketTable, SortSpec
 from dashboard.tui.widgets.filter_bar import FilterBar
 from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.key_bar import KeyBar, KeyItem
@@ -135,7 +135,7 @@ class DashboardScreen(Screen[None]):
 
     def update_status(self) -> None:
         table = self.table
-        self.query_one(StatusBar).status = status_of(self.state, shown=table.matched if table.pattern else None)
+        self.query_one(StatusBar).status = status_of(self.state, shown=table.matched if table.pattern or table.top else None)
         self.update_keys()  # Pause reads Resume while paused (repaints only on a change)
 
     def render_snapshot(self, *, stale: bool) -> None:
@@ -144,7 +144,8 @@ class DashboardScreen(Screen[None]):
         snapshot = state.snapshot
         if snapshot is not None:
             with self.app.batch_update():
-                table.show(snapshot.buckets, levels=state.history.levels, selected=state.selected, stale=stale)
+                table.show(snapshot.buckets, levels=state.history.levels, selected=state.selected, stale=stale,
+                           windows=state.windows, alerts=state.alerts)
                 self.query_one(InvalidKeys).show(snapshot.invalid)
         self._title_table()
         self.render_graph()
@@ -207,7 +208,10 @@ class DashboardScreen(Screen[None]):
         graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age)
 
     def _details(self, row: BucketRow | None) -> Text:
-        return bucket_details(row, disagree_style=f"bold {theme_colours(self.app).mid}")
+        state, colours = self.state, theme_colours(self.app)
+        alert = state.alerts.get(row.user) if row is not None else None
+        counts = state.windows.counts(row.user) if row is not None else {}
+        return bucket_details(row, disagree_style=f"bold {colours.mid}", alert=alert, alert_style=f"bold {colours.low}", windows=counts)
 
     def _title_table(self) -> None:
         table = self.table
@@ -248,7 +252,7 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.state.permits(action):
             return False
-        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph"):
+        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "copy_user"):
             row = self.table.bucket(self.table.current_user)
             if row is None:
                 return None
@@ -292,6 +296,34 @@ class DashboardScreen(Screen[None]):
 
     def sort_by(self, column: str, descending: bool) -> None:
         self.table.set_sort(SortSpec(column, descending))
+
+    def action_sort_column(self, key: str = "") -> None:
+        column = actions.SORT_KEYS.get(key)
+        if column is None:
+            self.notify(f"Sort keys: {actions.SORT_HELP}.", timeout=6)
+            return
+        sort = self.table.sort_spec
+        self.table.set_sort(SortSpec(column, not sort.descending if sort.column == column else NATURAL_DESCENDING[column]))
+
+    def action_top_throttled(self) -> None:
+        self.table.set_top(not self.table.top)
+
+    def action_next_window(self) -> None:
+        self.table.next_window()
+
+    def action_export_csv(self) -> None:
+        self.post_message(msg.ExportRequested("csv", self.table.matching_rows(), view_about(self.table)))
+
+    def action_export_json(self) -> None:
+        self.post_message(msg.ExportRequested("json", self.table.matching_rows(), view_about(self.table)))
+
+    def action_screenshot(self) -> None:
+        self.post_message(msg.ScreenshotRequested())
+
+    def action_copy_user(self) -> None:
+        user = self.table.current_user
+        if user is not None:
+            self.post_message(msg.CopyRequested(user))
 
     def action_toggle_graph(self) -> None:
         user = self.table.current_user

@@ -157,8 +157,8 @@ class BucketTable(ValueCachedTable):
             return
         self.window = key
         if self.top or self.sort_spec.column in WINDOW_COLUMNS:
-            self.sort_spec = SortSpec(key, True) if self.top or self.sort_spec.column != key else self.sort_spec
-            self.post_message(self.Sorted(self.sort_spec))
+            self.sort_spec = SortSpec(key, True)
+        self.post_message(self.Sorted(self.sort_spec))  # the titles name the window
         self._ensure_layout(force=True)
 
     def next_window(self) -> None:

@@ -99,8 +99,8 @@ def test_the_key_bar_has_every_action() -> None:
     assert {a.name for a in (*actions.DASHBOARD, *actions.APP)} <= listed
 
 
-async def test_the_key_bar_shows_every_key_at_160_columns_and_the_most_important_at_80(redis_url: str, five: RedisLimiter) -> None:
-    async with dashboard(redis_url, size=(160, 45)) as (app, pilot):
+async def test_the_key_bar_shows_every_key_at_200_columns_and_the_most_important_at_80(redis_url: str, five: RedisLimiter) -> None:
+    async with dashboard(redis_url, size=(200, 50)) as (app, pilot):
         bottom = screen_lines(app)[-1]
         for entry in actions.KEY_BAR:
             assert f"{entry.key} {entry.label}" in bottom, (entry.key, bottom)

@@ -153,6 +153,10 @@ def layout_for(width: int, needs: Needs = Needs(), *, window: str = "w60", top: 
     user_want = needs.user + 2  # the graph dot (or alert mark) and its space
     user_min = min(user_want, 12 if wide else 10)
     room = max(0, width - fixed - user_min - trend_min)
+    if needs.refill > room and user_min > 8:  # the refill text is never clipped: the user column gives first
+        give = min(needs.refill - room, user_min - 8)
+        user_min -= give
+        room += give
     with_rate = wide and needs.refill_rate <= room
     refill = needs.refill_rate if with_rate else max(len("refill"), min(needs.refill, room))
     room = max(0, room - refill)

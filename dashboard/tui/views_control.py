@@ -76,7 +76,7 @@ class ViewsControl(App[None]):
             self.call_from_thread(self.notify, text, title="Export failed", severity="error", timeout=8, markup=False)
             return
         rows = "" if count is None else f" ({count} row{'s' if count != 1 else ''})"
-        self.call_from_thread(self.notify, f"{what}{rows}: {fmt.safe_str(str(path))}", title="Exported", timeout=6, markup=False)
+        self.call_from_thread(self.notify, f"{what}{rows}: {fmt.safe_str(str(path.resolve()))}", title="Exported", timeout=6, markup=False)
 
     # ---- the clipboard
 

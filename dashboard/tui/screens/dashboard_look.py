@@ -145,10 +145,10 @@ def bucket_details(
         )
     text.append(f" max {c.max_tokens}+{c.burst} · {fmt.refill(c)} · ")
     text.append(f"granted {row.granted} denied {row.denied}")
-    if windows:
-        text.append(f" · {windows_text(windows)}")
     text.append(" · operator" if row.overridden else " · default")
     if row.ttl_ms is not None:
         text.append(f" · ttl {fmt.ago(row.ttl_ms / 1000)}")
+    if windows:  # last: the line is clipped to the graph's width
+        text.append(f" · {windows_text(windows)}")
     text.append(" ")
     return text

@@ -134,15 +134,12 @@ class BucketTable(ValueCachedTable):
             self._reconcile()
 
     def set_sort(self, sort: SortSpec) -> None:
-        if sort.column in WINDOW_COLUMNS and self._layout is not None and sort.column not in self._layout.windows:
+        if sort.column in WINDOW_COLUMNS and sort.column != self.window and self._layout is not None and len(self._layout.windows) < 3:
             self.window = sort.column  # a window whose column is not shown: it becomes the chosen one
-            self._ensure_layout()
         if sort != self.sort_spec:
             self.sort_spec = sort
-            if self.matched > self.max_rows:
-                self._reconcile()  # another sort order picks other rows
-            else:
-                self._reconcile()
+            self._ensure_layout()  # a window sort shows its column
+            self._reconcile()  # the order (and, beyond max_rows, the rows held) follows the sort
             self._label_columns()
             self.post_message(self.Sorted(sort))
 
@@ -225,7 +222,7 @@ class BucketTable(ValueCachedTable):
 
     def _ensure_layout(self, force: bool = False) -> None:
         width = self.size.width or self.app.size.width
-        layout = layout_for(width, self._needs, window=self.window, top=self.top)
+        layout = layout_for(width, self._needs, window=self.window, top=self.top or self.sort_spec.column in WINDOWED)
         if layout != self._layout or force:
             self._layout = layout
             self._rebuild()

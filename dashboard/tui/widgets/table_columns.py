@@ -51,6 +51,7 @@ MAX_ROWS = 500
 
 WIDE = 110  # from this table width: wider bars and rates, refill also per second
 ALL_WINDOWS = 128  # from this table width: the three window columns and the deny ratio (else the chosen window only)
+ONE_WINDOW = 90  # from this table width: the chosen window's column; narrower, only in a window view (top, a window sort)
 TREND_MIN, TREND_MAX = 6, 60
 USER_FIRST, USER_MAX = 24, 40  # the user column grows to USER_FIRST before the trend, to USER_MAX after
 
@@ -107,7 +108,7 @@ class Layout:
     refill_rate: bool = False  # the refill column also shows tokens per second
     windows: tuple[str, ...] = ("w60",)  # the window columns shown (keys of WINDOW_COLUMNS)
     ratio: bool = False  # the deny ratio column (of the chosen window)
-    count: int = 5  # width of a window column
+    count: int = 4  # width of a window column
 
     def widths(self) -> dict[str, int]:
         """The columns shown, in order, and their widths (the trend is left out at width 0)."""
@@ -128,13 +129,14 @@ class Layout:
         return widths
 
 
-def layout_for(width: int, needs: Needs = Needs(), *, window: str = "w60", top: bool = False) -> Layout:
+def layout_for(width: int, needs: Needs = Needs(), *, window: str = "w60", top: bool = False) -> Layout:  
     """Column widths for a table ``width`` cells wide, given what the rows ``needs``.
 
     Fixed columns first (tokens as wide as the widest count, bars, rates, the
     window columns: all three and the deny ratio from `ALL_WINDOWS`, else the
-    chosen ``window`` only, with the ratio in the top-throttled view, ``top``,
-    where a narrow table gives up the trend for it), then the refill text
+    chosen ``window`` only from `ONE_WINDOW`, with the ratio in a window view,
+    ``top`` (top throttled, or a sort by a window column), where a table
+    narrower than `ONE_WINDOW` gives up the trend for them), then the refill text
     (with its per-second rate when that fits too), a user column wide enough
     for the ids up to `USER_FIRST`, the trend up to `TREND_MAX`, and the user
     column again up to `USER_MAX`.
@@ -143,10 +145,10 @@ def layout_for(width: int, needs: Needs = Needs(), *, window: str = "w60", top: 
     bar, rate = (10, 8) if wide else (4, 5)
     tokens = max(needs.tokens, len("tokens"))
     every = width >= ALL_WINDOWS
-    windows = tuple(WINDOW_COLUMNS) if every else (window,)
+    windows = tuple(WINDOW_COLUMNS) if every else (window,) if (top or width >= ONE_WINDOW) else ()
     ratio = every or top
-    trend_min = 0 if (top and not wide and not every) else TREND_MIN
-    count = 7 if wide else 5
+    trend_min = 0 if (top and width < ONE_WINDOW) else TREND_MIN
+    count = 7 if wide else 4
     columns = 7 + len(windows) + ratio + (trend_min > 0)  # user tokens fill refill grants denials cfg + the rest
     overhead = 2 * columns + 1  # a cell of padding each side of every column, and the scrollbar
     fixed = overhead + tokens + bar + 5 + 2 * rate + 3 + count * len(windows) + 5 * ratio

@@ -47,6 +47,8 @@ def count_cell(count: WindowCount | None, width: int, *, style: str = "") -> Tex
     if count is None:
         return Text("–".rjust(width), style="dim", no_wrap=True)
     text = fmt.number(count.denied)
+    if len(text) + count.partial > width and count.denied >= 1000:  # a narrow column: whole thousands, never more
+        text = f"{count.denied // 1000}k" if count.denied < 1_000_000 else fmt.number(count.denied)
     if count.partial:
         return Text((PARTIAL + text).rjust(width), style=f"dim {style}".strip(), no_wrap=True)
     return Text(text.rjust(width), style=style if count.denied else "", no_wrap=True)

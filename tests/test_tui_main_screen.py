@@ -99,11 +99,11 @@ def test_the_key_bar_has_every_action() -> None:
     assert {a.name for a in (*actions.DASHBOARD, *actions.APP)} - set(actions.SHOWN_ELSEWHERE) <= listed
 
 
-async def test_the_key_bar_shows_every_key_at_160_columns_and_the_most_important_at_80(redis_url: str, five: RedisLimiter) -> None:
+async def test_the_key_bar_shows_every_key_at_200_columns_and_the_most_important_at_80(redis_url: str, five: RedisLimiter) -> None:
     from dashboard.tui.widgets.key_bar import KeyBar
 
     everywhere = [e for e in actions.KEY_BAR if not e.preview_only]  # P/D only show on a bucket in preview
-    async with dashboard(redis_url, size=(160, 45)) as (app, pilot):
+    async with dashboard(redis_url, size=(200, 50)) as (app, pilot):
         bottom = screen_lines(app)[-1]
         for entry in everywhere:
             assert f"{entry.key} {entry.label}" in bottom, (entry.key, bottom)

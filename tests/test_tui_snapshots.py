@@ -217,3 +217,33 @@ def test_graph_rates_80x24(snap_compare) -> None:
         await still(pilot)
 
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+# --------------------------------------------------------------------------- issue 11: windows, top throttled, alerts, help search
+
+
+def test_top_throttled_80x24(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot)
+        await pilot.press("t")  # batch-export: the one that denies (and crosses the deny-ratio threshold)
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_windows_and_top_throttled_over_5m_160x45(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot, 60)
+        await pilot.press("t", "w")
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=LARGE, run_before=run_before)
+
+
+def test_help_searched_80x24(snap_compare) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await warm(pilot)
+        await pilot.press("question_mark", "slash", *"window")
+        await still(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)

@@ -146,7 +146,7 @@ def test_disconnects_are_told_apart_from_other_failures() -> None:
 def test_layout_fits_80_and_grows_the_trend_then_the_user_column() -> None:
     for width in (76, 100, 109, 110, 118, 156, 200, 300):
         layout = layout_for(width)
-        total = sum(layout.widths().values()) + 2 * len(COLUMNS) + 1
+        total = sum(layout.widths().values()) + 2 * len(layout.widths()) + 1
         assert total <= max(width, 77), width
     assert layout_for(76).trend >= 6
     assert layout_for(156).trend > layout_for(118).trend
@@ -159,7 +159,7 @@ def test_layout_gives_the_refill_text_what_it_needs_before_the_trend() -> None:
     needs = Needs(user=14, tokens=9, refill=len("200/100ms"), refill_rate=len("200/100ms 2000/s"))
     for width in (80, 100, 110, 160, 200):
         layout = layout_for(width, needs)
-        assert sum(layout.widths().values()) + 2 * len(COLUMNS) + 1 <= width, width
+        assert sum(layout.widths().values()) + 2 * len(layout.widths()) + 1 <= width, width
         assert layout.refill >= (needs.refill_rate if layout.refill_rate else needs.refill), width
         assert layout.trend >= 6 and layout.tokens >= needs.tokens
     assert layout_for(160, needs).refill_rate  # wide: the rate per second too

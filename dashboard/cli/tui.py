@@ -28,13 +28,23 @@ def run_app(ctx: Context, url: str | None, *, embedded: bool = False) -> int:
     """
     app_class = _tui()
 
+    from dashboard.core.thresholds import Thresholds
+    from dashboard.settings.saving import save_setting, user_config_file
+
+    settings = ctx.settings.dashboard
+    config_file = ctx.settings.source_file or user_config_file()  # the theme goes to the file in use
+
     async def main() -> None:
         backend = await open_backend(ctx, url, embedded=embedded)
         app = app_class(
             backend,
-            poll_interval=ctx.settings.dashboard.poll_interval,
-            history_length=ctx.settings.dashboard.history_length,
+            poll_interval=settings.poll_interval,
+            history_length=settings.history_length,
             read_only=backend.read_only,
+            thresholds=Thresholds.from_settings(settings),
+            export_dir=settings.export_dir,
+            theme=settings.theme,
+            save_theme=lambda name: save_setting(config_file, "dashboard", "theme", name),
         )
         await app.run_async()  # what App.run() does, in this loop; the app closes the backend
 

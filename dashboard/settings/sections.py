@@ -39,6 +39,7 @@ class DashboardSettings(Section):
     read_only: bool = False
     theme: str | None = Field(default=None, min_length=1)
     operator: str | None = Field(default=None, min_length=1, max_length=64)
+    export_dir: str | None = Field(default=None, min_length=1)  # where the dashboard's exports go (default: the current directory)
     # Thresholds (dashboard.core.thresholds): a row fires when one is crossed. 0 turns a threshold off.
     deny_ratio: float = Field(default=0.10, ge=0, le=1)  # denials / requests over deny_window
     deny_window: Duration = Field(default=60.0, ge=1, le=LONGEST_WINDOW)

@@ -22,6 +22,7 @@ class Action:
     mutating: bool = False
     show: bool = True  # shown in the footer
     key_display: str | None = None
+    per_key: bool = False  # one binding per key, the key passed to the action (`action_<name>(key)`)
 
     def binding(self) -> Binding:
         return Binding(
@@ -33,6 +34,22 @@ class Action:
             tooltip=self.help,
             id=f"tbdash.{self.name}",
         )
+
+    def key_bindings(self) -> list[Binding]:
+        if not self.per_key:
+            return [self.binding()]
+        return [
+            Binding(key, f"{self.name}({key!r})", self.label, show=False, tooltip=self.help, id=f"tbdash.{self.name}.{key}")
+            for key in self.keys.split(",")
+        ]
+
+
+# `sort_column`: the number keys, left to right over the columns (the window columns even when a narrow
+# table shows only the chosen one: sorting by one chooses it).
+SORT_KEYS: dict[str, str] = dict(zip("1234567890", ("user", "tokens", "fill", "refill", "grants", "denials", "w60", "w300", "w3600", "ratio")))
+SORT_NAMES = {"user": "user", "tokens": "tokens", "fill": "fill", "refill": "refill", "grants": "grant/s", "denials": "deny/s",
+              "w60": "deny 1m", "w300": "deny 5m", "w3600": "deny 1h", "ratio": "deny%"}
+SORT_HELP = " ".join(f"{key} {SORT_NAMES[column]}" for key, column in SORT_KEYS.items())
 
 
 HELP = Action("help", "question_mark,f1", "Help", "Help", "Keys, columns and states explained", key_display="?")
@@ -46,6 +63,10 @@ DASHBOARD: tuple[Action, ...] = (
     Action("filter", "slash", "Filter", "Filter buckets", "Show only users matching a substring or a glob (* ? [..]); escape clears", key_display="/"),
     Action("sort_next", "s", "Sort", "Sort by the next column", "Cycle the sort column (a click on a column header sorts by it)", show=False),
     Action("sort_reverse", "S", "Reverse", "Reverse the sort", "Flip the sort direction", show=False),
+    Action("sort_column", ",".join(SORT_KEYS), "Sort by", "Sort by a column (1-9, 0)",
+           f"{SORT_HELP}; the same key again reverses", show=False, key_display="1-0", per_key=True),
+    Action("top_throttled", "t", "Top", "Top throttled", "Only the buckets that denied in the chosen window, most denials first, with the deny ratio; t again leaves"),
+    Action("next_window", "w", "Window", "Next window (1m, 5m, 1h)", "The window of the narrow deny column, the deny ratio and top throttled: 1m, 5m, 1h in turn"),
     Action("toggle_graph", "space", "Graph", "Graph this user", "Add / remove the user under the cursor to the graph (several at once, one colour each)", key_display="space"),
     Action("graph_mode", "m", "Mode", "Next graph mode", "The graph shows tokens, then % of ceiling (users of any size on one axis), then grants/s and denials/s"),
     Action("detail", "enter", "Detail", "This bucket in detail", "Every stored field and its meaning, where the settings come from, time until full, TTL, rates, its audit entries and graph; escape goes back", key_display="enter"),
@@ -60,6 +81,10 @@ DASHBOARD: tuple[Action, ...] = (
     # Preview (shadow) settings are set from the edit form (ctrl+t); these end a preview.
     Action("promote", "P", "Promote", "Promote the preview settings", "Enforce the bucket's preview (shadow) settings: a live change; asks first, shows old → new", mutating=True, show=False),
     Action("discard_shadow", "D", "Discard", "Discard the preview settings", "Drop the bucket's preview (shadow) settings and their counters; asks first", mutating=True, show=False),
+    Action("export_csv", "o", "CSV", "Export the table as CSV", "Every row the filter and view let through (not only those on screen), to a new file", show=False),
+    Action("export_json", "O", "JSON", "Export the table as JSON", "Every row the filter and view let through (not only those on screen), to a new file", show=False),
+    Action("screenshot", "i", "Screenshot", "Save an SVG screenshot", "What the screen shows now, to a new SVG file", show=False),
+    Action("copy_user", "y", "Copy id", "Copy the user id", "The exact id of the row under the cursor to the clipboard (OSC 52; the terminal must allow it)", show=False),
 )
 
 # The detail screen (one bucket, enter on a row): its own keys, the same rules.
@@ -75,6 +100,7 @@ DETAIL: tuple[Action, ...] = (
 APP: tuple[Action, ...] = (
     HELP,
     Action("quit", "q", "Quit", "Quit", "Leave tbdash"),
+    Action("change_theme", "T", "Theme", "Choose a theme", "Pick a theme; it is saved as [dashboard] theme in your config file"),
 )
 
 # Moving in the bucket table (bound on the table itself, over DataTable's own keys):
@@ -104,8 +130,9 @@ class KeyEntry:
 
 
 # The key bar, most important first: it shows as many as fit, in this order, and all
-# of them at 160 columns. Every action of DASHBOARD and APP is here (a test holds it),
-# but those whose key is shown beside what it acts on (`SHOWN_ELSEWHERE`).
+# of them at 200 columns (issue 11 added more keys than 160 columns hold). Every action of
+# DASHBOARD and APP is here (a test holds it), but those whose key is shown beside what it
+# acts on (`SHOWN_ELSEWHERE`).
 KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("?", "Help", ("help",), "question_mark"),
     KeyEntry("q", "Quit", ("quit",), "q"),
@@ -116,7 +143,8 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("e", "Edit", ("edit",), "e"),
     # P promotes, D discards (one short item, so it fits at 80 columns while it matters)
     KeyEntry("P/D", "Preview", ("promote", "discard_shadow"), "P", preview_only=True),
-    KeyEntry("s/S", "Sort", ("sort_next", "sort_reverse"), "s"),
+    KeyEntry("t/w", "Top", ("top_throttled", "next_window"), "t"),  # top throttled, its window
+    KeyEntry("s/S/1-0", "Sort", ("sort_next", "sort_reverse", "sort_column"), "s"),
     KeyEntry("r", "Refresh", ("refresh_now",), "r"),
     KeyEntry("z", "Zoom", ("zoom_graph",), "z"),
     KeyEntry("m", "Mode", ("graph_mode",), "m"),  # the graph's mode
@@ -125,6 +153,9 @@ KEY_BAR: tuple[KeyEntry, ...] = (
     KeyEntry("x", "Reset", ("reset",), "x"),
     KeyEntry("u", "Defaults", ("unconfigure",), "u"),
     KeyEntry("d", "Delete", ("delete",), "d"),
+    KeyEntry("y", "Copy", ("copy_user",), "y"),
+    KeyEntry("o/O/i", "Export", ("export_csv", "export_json", "screenshot"), "o"),  # CSV, JSON, SVG image
+    KeyEntry("T", "Theme", ("change_theme",), "T"),
 )
 
 
@@ -133,7 +164,7 @@ SHOWN_ELSEWHERE: dict[str, str] = {"detail": "the bucket table's border: ⏎ det
 
 
 def bindings(actions: tuple[Action, ...]) -> list[BindingType]:
-    return [action.binding() for action in actions]
+    return [binding for action in actions for binding in action.key_bindings()]
 
 
 def first_key(action: Action) -> str:

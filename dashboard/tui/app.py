@@ -14,28 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from typing import Any, Callable
 
 from textual import work
-from textual.app import App
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from dashboard.core.errors import AuditWriteFailed
-from dashboard.core.protocol import Backend, LoadProgress, LoadSpec, LoadStream, Snapshot
+from dashboard.core.protocol import AuditEntry, Backend
+from dashboard.core.thresholds import Thresholds
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
 from dashboard.tui import writes
 from dashboard.tui.commands import TbdashCommands
 from dashboard.tui.history import HistoryBook
-from dashboard.tui.notices import DONE, NO_CHANGE, load_ended, who
+from dashboard.tui.notices import DONE, NO_CHANGE, who
 from dashboard.tui.polling import backoff, describe, is_disconnect, step_interval
 from dashboard.tui.reconnect import ReconnectProbe
 from dashboard.tui.screens.dashboard import DashboardScreen
 from dashboard.tui.screens.help import open_help
+from dashboard.tui.load_control import LoadControl
 from dashboard.tui.state import Change, LoadRun, StateView, TuiState, load_fraction
+from dashboard.tui.views_control import ViewsControl
 from limiter.config import BucketConfig
 
 __all__ = ["LoadRun", "TbdashApp", "load_fraction"]  # (LoadRun and load_fraction live in state.py)
@@ -46,10 +47,10 @@ def _state_field(name: str) -> Any:
     return property(lambda app: getattr(app.state, name), lambda app, value: setattr(app.state, name, value))
 
 
-class TbdashApp(App[None]):
+class TbdashApp(LoadControl, ViewsControl):
     TITLE = "tbdash"
     SUB_TITLE = "token buckets"
-    COMMANDS = App.COMMANDS | {TbdashCommands}
+    COMMANDS = ViewsControl.COMMANDS | {TbdashCommands}
     BINDINGS = actions.bindings(actions.APP)
     CSS = "Screen { background: $background; }"
 
@@ -68,8 +69,15 @@ class TbdashApp(App[None]):
         read_only: bool = False,
         start_paused: bool = False,
         clock: Callable[[], float] = time.time,
+        thresholds: Thresholds | None = None,
+        export_dir: str | None = None,
+        theme: str | None = None,
+        save_theme: Callable[[str], Any] | None = None,
     ) -> None:
         super().__init__()
+        self.export_dir = export_dir or "."
+        self.save_theme = save_theme
+        self._theme_wanted = theme
         self.backend = backend
         self.state = TuiState(
             read_only=bool(read_only or backend.read_only),
@@ -78,6 +86,7 @@ class TbdashApp(App[None]):
             history=HistoryBook(history_length),
             info=backend.info,
             clock=clock,
+            thresholds=thresholds or Thresholds(),
         )
         self._poll_timer: Timer | None = None
         self.reconnect = ReconnectProbe(self, self.state, on_back=self.poll_now)  # while disconnected: is the server back?
@@ -86,7 +95,6 @@ class TbdashApp(App[None]):
         self._closing = False
         self._connected = False
         self._server_before_outage: str | None = None  # to tell a failover from a restart
-        self._load_stream: LoadStream | None = None
 
     # The state as attributes, for the tests and the curious (the state is the one copy).
     (snapshot, link, error, retry_at, polls, paused, read_only, poll_interval, selected, history, load_run) = (
@@ -99,6 +107,7 @@ class TbdashApp(App[None]):
         return DashboardScreen(self.state, self.backend, max_rows=self.max_rows)
 
     def on_mount(self) -> None:
+        self.start_theme(self._theme_wanted)
         self.set_interval(1.0, self._tick, name="status clock")
         self.poll_now()  # one poll even when starting paused: something to look at
 
@@ -285,90 +294,6 @@ class TbdashApp(App[None]):
         else:
             self.notify(f"{who(user)}: {DONE[verb]} (audited).", title="Applied", timeout=4, markup=False)
         self.poll_now()
-
-    # ------------------------------------------------------------------ load
-
-    def on_load_requested(self, message: msg.LoadRequested) -> None:
-        state, spec = self.state, message.spec
-        if not state.permits("load"):
-            return
-        if state.load_running:
-            self.notify("A load is already running.", severity="warning")
-            return
-        state.load_run = LoadRun(spec)
-        self._load(spec)
-        self.changed(Change.LOAD | Change.STATUS)
-
-    def on_load_stop_requested(self, message: msg.LoadStopRequested) -> None:
-        """Stop the running load: gracefully first (in-flight requests answer), at once when asked again."""
-        run = self.state.load_run
-        if run is None or not run.running:
-            return
-        stream, stopping = self._load_stream, run.stopping
-        run.stopping = True
-        if stream is not None and not stopping:
-            stream.cancel()
-        else:
-            for worker in self.workers:
-                if worker.group == "load" and not worker.is_finished:
-                    worker.cancel()
-        self.changed(Change.LOAD | Change.STATUS)
-
-    @work(exclusive=True, group="load", exit_on_error=False, description="fire load")
-    async def _load(self, spec: LoadSpec) -> None:
-        def ended(last: LoadProgress | None, *, cancelled: bool) -> LoadProgress:
-            if stream is not None and stream.final is not None:
-                return stream.final
-            if last is not None:
-                return replace(last, done=True, cancelled=cancelled)
-            return LoadProgress(spec, 0.0, 0, 0, 0, 0, None, None, 0.0, done=True, cancelled=cancelled)
-
-        stream: LoadStream | None = None
-        last: LoadProgress | None = None
-        try:
-            # Refuses what can never succeed, before any request; the bucket it returns makes the
-            # load use the bucket's own stored settings, so a test load never rewrites a service's.
-            bucket = await self.backend.check_load(spec)
-            stream = self._load_stream = self.backend.load(spec, bucket=bucket)
-            async for progress in stream:
-                last = progress
-                self.post_message(msg.LoadProgressed(progress))
-                if progress.done:
-                    break
-            if last is None or not last.done:
-                self.post_message(msg.LoadProgressed(ended(last, cancelled=False)))
-        except asyncio.CancelledError:
-            self.post_message(msg.LoadProgressed(ended(last, cancelled=True)))
-            raise
-        except Exception as exc:
-            self.post_message(msg.LoadFailed(describe(exc)))
-        finally:
-            self._load_stream = None
-            if stream is not None:
-                try:
-                    await stream.aclose()
-                except Exception:
-                    pass
-
-    def on_load_progressed(self, message: msg.LoadProgressed) -> None:
-        run = self.state.load_run
-        if run is None:
-            return
-        run.progress = message.progress
-        if message.progress.done:
-            run.running = False
-            self.notify(load_ended(message.progress), title="Load", timeout=6, markup=False)
-            self.poll_now()
-        self.changed(Change.LOAD | Change.STATUS)
-
-    def on_load_failed(self, message: msg.LoadFailed) -> None:
-        run = self.state.load_run
-        if run is None:
-            return
-        run.error = fmt.redact_message(message.error)
-        run.running = False
-        self.notify(f"Load failed: {fmt.safe_str(run.error)}", severity="error", timeout=8, markup=False)
-        self.changed(Change.LOAD | Change.STATUS)
 
     # ------------------------------------------------------------------ app actions
 

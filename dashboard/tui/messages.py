@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from dashboard.core.protocol import LoadProgress, LoadSpec, Snapshot
+from dashboard.core.protocol import BucketRow, LoadProgress, LoadSpec, Snapshot
 from limiter.config import BucketConfig
 
 
@@ -121,3 +121,25 @@ class LoadRequested(Message):
 
 class LoadStopRequested(Message):
     """Stop the running load (gracefully first, at once when asked again)."""
+
+
+class ExportRequested(Message):
+    """Write the table's rows (all those the view lets through, in its order) to a new CSV or JSON file."""
+
+    def __init__(self, kind: str, rows: list[BucketRow], about: dict[str, object]) -> None:
+        super().__init__()
+        self.kind = kind  # "csv" | "json"
+        self.rows = rows
+        self.about = about  # what the view was (filter, sort, window): the JSON document's other fields
+
+
+class ScreenshotRequested(Message):
+    """Save what the screen shows as an SVG file."""
+
+
+class CopyRequested(Message):
+    """Put this exact text (a user id) on the clipboard."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

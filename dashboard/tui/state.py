@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from enum import Flag, auto
 from typing import Callable, Protocol, runtime_checkable
 
+from dashboard.core.emptiness import EmptySince
 from dashboard.core.protocol import ConnectionInfo, LoadProgress, LoadSpec, Snapshot
-from dashboard.core.windows import WindowCount
+from dashboard.core.thresholds import Firing, Thresholds, firing
+from dashboard.core.windows import WindowStore
 from dashboard.tui import actions
 from dashboard.tui.graph_modes import GraphMode
 from dashboard.tui.history import HistoryBook
@@ -61,12 +63,6 @@ class Change(Flag):
     CLOCK = auto()  # a second passed while the data is stale
 
 
-class WindowCounts(Protocol):
-    """What the detail screen asks of a window store: one user's counts per window (seconds)."""
-
-    def counts(self, user: str) -> dict[float, WindowCount]: ...
-
-
 @runtime_checkable
 class StateView(Protocol):
     """A screen that renders the state: the app calls this after every change."""
@@ -94,9 +90,12 @@ class TuiState:
     own_writes: dict[str, float] = field(default_factory=dict)  # user -> monotonic time this dashboard changed it
     graph_mode: GraphMode = GraphMode.TOKENS  # what the graphs show (one mode for every graph)
     detail_user: str | None = None  # the bucket the detail screen shows (its history is kept)
-    # Grants and denials over 1 min / 5 min / 1 h per user, when the app keeps a window store
-    # (`dashboard.core.windows.WindowStore` fits); None: the detail screen shows the rates it has.
-    windows: WindowCounts | None = None
+    # Grants and denials over 1m / 5m / 1h, how long each bucket has been empty, and the thresholds they
+    # are judged by: fed from every snapshot here (`remember`), read by the table and the status bar.
+    windows: WindowStore = field(default_factory=WindowStore)
+    empty: EmptySince = field(default_factory=EmptySince)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    alerts: dict[str, Firing] = field(default_factory=dict)  # user -> the thresholds it crosses, as of the last poll
 
     # ------------------------------------------------------------------ questions
 
@@ -130,12 +129,22 @@ class TuiState:
     def take(self, snapshot: Snapshot) -> None:
         """A good poll: the new data, the link live, graphed users that are gone dropped."""
         self.previous, self.snapshot = self.snapshot, snapshot
-        self.history.record(snapshot)
+        self.remember(snapshot)
         self.link, self.error, self.failures = "live", None, 0
         if self.selected:
             present = {b.user for b in snapshot.buckets}
             for user in [u for u in self.selected if u not in present]:
                 del self.selected[user]
+
+    def remember(self, snapshot: Snapshot) -> None:
+        """Feed one poll to the history, the windows and the empty runs, and judge the thresholds.
+
+        Cost per poll: the window store's (one comparison per bucket whose counters did not move),
+        then the buckets that denied or are empty, not all of them."""
+        self.history.record(snapshot)
+        self.windows.feed(snapshot)
+        self.empty.feed(snapshot)
+        self.alerts = {f.user: f for f in firing(self.thresholds, self.windows, self.empty)} if self.thresholds.any else {}
 
     def toggle_selected(self, user: str) -> None:
         if user in self.selected:

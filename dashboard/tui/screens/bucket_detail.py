@@ -127,7 +127,7 @@ class BucketDetailScreen(Screen[None]):
             meanings.update("")
         else:
             now_us = state.snapshot.redis_time_us if state.snapshot is not None else 0
-            rows = facts(row, now_us=now_us, default=self.default, windows=state.windows.counts(self.user) if state.windows else None)
+            rows = facts(row, now_us=now_us, default=self.default, windows=state.windows.counts(self.user))
             fields.update(fields_table(rows, meanings=wide, stale=self.row is None or stale is not None))
             meanings.update("" if wide else meanings_table(rows))
         self.render_graph()

@@ -11,28 +11,23 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
 from dashboard.core.protocol import Backend, BucketRow
 from dashboard.tui import actions
-from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
 from dashboard.tui.colours import shadow_style, theme_colours
 from dashboard.tui.graph_series import series_of, span_of
 from dashboard.tui.notices import outside_changes
-from dashboard.tui.screens import confirm
 from dashboard.tui.screens.audit import AuditScreen
 from dashboard.tui.screens.bucket_detail import BucketDetailScreen
-from dashboard.tui.screens.confirm import ConfirmModal
-from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles
-from dashboard.tui.screens.edit import EditBucketModal, Edited, change_request
+from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles, view_about
+from dashboard.tui.screens.dashboard_writes import WriteActions
 from dashboard.tui.screens.help import open_help
-from dashboard.tui.screens.load import LoadModal
 from dashboard.tui.state import Change, TuiState
 from dashboard.tui.widgets.banner import ConnectionBanner
-from dashboard.tui.widgets.bucket_table import BucketTable, SortSpec
+from dashboard.tui.widgets.bucket_table import NATURAL_DESCENDING, BucketTable, SortSpec
 from dashboard.tui.widgets.filter_bar import FilterBar
 from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.key_bar import KeyBar, KeyItem
@@ -47,7 +42,7 @@ FILTER_KEYS = (
 WIDE = 180  # at least this many columns: table and graph side by side
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(WriteActions):
     DEFAULT_CSS = DASHBOARD_CSS
 
     BINDINGS = actions.bindings(actions.DASHBOARD)
@@ -136,7 +131,7 @@ class DashboardScreen(Screen[None]):
 
     def update_status(self) -> None:
         table = self.table
-        self.query_one(StatusBar).status = status_of(self.state, shown=table.matched if table.pattern else None)
+        self.query_one(StatusBar).status = status_of(self.state, shown=table.matched if table.pattern or table.top else None)
         self.update_keys()  # Pause reads Resume while paused (repaints only on a change)
 
     def render_snapshot(self, *, stale: bool) -> None:
@@ -145,7 +140,8 @@ class DashboardScreen(Screen[None]):
         snapshot = state.snapshot
         if snapshot is not None:
             with self.app.batch_update():
-                table.show(snapshot.buckets, levels=state.history.levels, selected=state.selected, stale=stale)
+                table.show(snapshot.buckets, levels=state.history.levels, selected=state.selected, stale=stale,
+                           windows=state.windows, alerts=state.alerts)
                 self.query_one(InvalidKeys).show(snapshot.invalid)
         self._title_table()
         self.render_graph()
@@ -205,8 +201,12 @@ class DashboardScreen(Screen[None]):
         graph.show(series, span=span, subtitle=self._details(table.bucket(table.current_user)), empty=empty, age=age, mode=state.graph_mode)
 
     def _details(self, row: BucketRow | None) -> Text:
-        slot = self.state.selected.get(row.user, 0) if row is not None else 0  # the preview in its graph line's colour
-        return bucket_details(row, disagree_style=f"bold {theme_colours(self.app).mid}", preview_style=shadow_style(slot))
+        state, colours = self.state, theme_colours(self.app)
+        alert = state.alerts.get(row.user) if row is not None else None
+        counts = state.windows.counts(row.user) if row is not None else {}
+        slot = state.selected.get(row.user, 0) if row is not None else 0  # the preview in its graph line's colour
+        return bucket_details(row, disagree_style=f"bold {colours.mid}", alert=alert, alert_style=f"bold {colours.low}", windows=counts,
+                              preview_style=shadow_style(slot))
 
     def _title_table(self) -> None:
         table = self.table
@@ -251,7 +251,7 @@ class DashboardScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.state.permits(action):
             return False
-        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "detail", "promote", "discard_shadow"):
+        if action in ("load", "edit", "reset", "delete", "unconfigure", "toggle_graph", "detail", "promote", "discard_shadow", "copy_user"):
             row = self.table.bucket(self.table.current_user)
             if row is None:
                 return None
@@ -260,6 +260,9 @@ class DashboardScreen(Screen[None]):
         if action == "clear_graph" and not self.state.selected:
             return None
         return True
+
+    def _bucket(self, user: str) -> BucketRow | None:
+        return self.table.bucket(user)
 
     def _current(self) -> BucketRow | None:
         row = self.table.bucket(self.table.current_user)
@@ -296,6 +299,34 @@ class DashboardScreen(Screen[None]):
     def sort_by(self, column: str, descending: bool) -> None:
         self.table.set_sort(SortSpec(column, descending))
 
+    def action_sort_column(self, key: str = "") -> None:
+        column = actions.SORT_KEYS.get(key)
+        if column is None:
+            self.notify(f"Sort keys: {actions.SORT_HELP}.", timeout=6)
+            return
+        sort = self.table.sort_spec
+        self.table.set_sort(SortSpec(column, not sort.descending if sort.column == column else NATURAL_DESCENDING[column]))
+
+    def action_top_throttled(self) -> None:
+        self.table.set_top(not self.table.top)
+
+    def action_next_window(self) -> None:
+        self.table.next_window()
+
+    def action_export_csv(self) -> None:
+        self.post_message(msg.ExportRequested("csv", self.table.matching_rows(), view_about(self.table)))
+
+    def action_export_json(self) -> None:
+        self.post_message(msg.ExportRequested("json", self.table.matching_rows(), view_about(self.table)))
+
+    def action_screenshot(self) -> None:
+        self.post_message(msg.ScreenshotRequested())
+
+    def action_copy_user(self) -> None:
+        user = self.table.current_user
+        if user is not None:
+            self.post_message(msg.CopyRequested(user))
+
     def action_toggle_graph(self) -> None:
         user = self.table.current_user
         if user is not None:
@@ -328,70 +359,6 @@ class DashboardScreen(Screen[None]):
             widget, self._focus_before_zoom = self._focus_before_zoom, None
             if widget is not None and widget.is_attached:
                 self.set_focus(widget, scroll_visible=False)
-
-    # The writing actions: `check_action` (the state's read-only rule) lets none of them run in read-only mode.
-
-    def action_load(self) -> None:
-        run = self.state.load_run
-        if run is not None and run.running:
-            self.app.push_screen(LoadModal(self.state, self.table.bucket(run.spec.user)))
-            return
-        row = self._current()
-        if row is not None:
-            self.app.push_screen(LoadModal(self.state, row))
-
-    def action_edit(self) -> None:
-        row = self._current()
-        if row is None:
-            return
-
-        def edited(result: Edited | None) -> None:
-            request = change_request(row, result)
-            if request is not None:
-                self.post_message(request)
-
-        self.app.push_screen(EditBucketModal(self.state, row), edited)
-
-    def _confirm_then(self, verb: str, row: BucketRow, question: ConfirmModal) -> None:
-        def decided(confirmed: bool | None) -> None:
-            if confirmed:
-                self.post_message(msg.ChangeRequested(verb, row.user))
-
-        self.app.push_screen(question, decided)
-
-    def action_reset(self) -> None:
-        row = self._current()
-        if row is not None:
-            self._confirm_then("reset", row, confirm.reset_confirmation(row))
-
-    def action_unconfigure(self) -> None:
-        row = self._current()
-        if row is not None:
-            self._confirm_then("unconfigure", row, confirm.unconfigure_confirmation(row, self.default))
-
-    def action_delete(self) -> None:
-        row = self._current()
-        if row is not None:
-            self._confirm_then("delete", row, confirm.delete_confirmation(row))
-
-    def action_promote(self) -> None:
-        row = self._in_preview("promote")
-        if row is not None:
-            self._confirm_then("promote", row, confirm.promote_confirmation(row))
-
-    def action_discard_shadow(self) -> None:
-        row = self._in_preview("discard")
-        if row is not None:
-            self._confirm_then("discard_shadow", row, confirm.discard_confirmation(row))
-
-    def _in_preview(self, verb: str) -> BucketRow | None:
-        """The bucket under the cursor if it is in preview; else say there is nothing to ``verb`` (nothing is written)."""
-        row = self._current()
-        if row is not None and row.shadow is None:
-            self.notify(f"{fmt.safe_str(row.user, width=40)} has no preview settings: nothing to {verb}, nothing changed. "
-                        "e, then ctrl+t, previews settings.", title="No preview", severity="warning", timeout=4, markup=False)
-            return None
-        return row
 
     def action_audit(self) -> None:
         self.app.push_screen(AuditScreen(self.read_audit))

@@ -4,6 +4,10 @@ The text is Markdown (help.md), parsed once per process into one Rich
 renderable (`help_document`) and shown in a single `Static`. Textual's
 `Markdown` widget built a widget per block and list item (~150 of them) on
 every open, which took about a second each time.
+
+`/` (or a click) puts the cursor in the search box: what is typed keeps only
+the lines (keys, list items, paragraphs) that contain every word, under their
+headings (`search_help`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from dashboard.tui import actions
 
@@ -49,13 +53,51 @@ def keys_markdown(read_only: bool) -> str:
 
 
 @lru_cache(maxsize=2)
-def help_document(read_only: bool) -> Markdown:
-    """The whole help, parsed once (per ``read_only``): opening the help again costs no parsing."""
+def help_text(read_only: bool) -> str:
+    """The whole help as Markdown: the keys from the action table, then help.md."""
     prose = HELP_FILE.read_text(encoding="utf-8")
     if read_only:
         prose = re.sub(r"<!-- writes -->.*?<!-- /writes -->\n?", "", prose, flags=re.S)
     prose = re.sub(r"<!-- /?writes -->\n?", "", prose)
-    return Markdown(keys_markdown(read_only) + "\n" + prose, hyperlinks=False)
+    return keys_markdown(read_only) + "\n" + prose
+
+
+@lru_cache(maxsize=2)
+def help_document(read_only: bool) -> Markdown:
+    """The whole help, parsed once (per ``read_only``): opening the help again costs no parsing."""
+    return Markdown(help_text(read_only), hyperlinks=False)
+
+
+def _blocks(text: str) -> list[str]:
+    """Headings, list items (with their continuation lines) and paragraphs, one string each."""
+    blocks: list[str] = []
+    for line in text.splitlines():
+        starts = line.startswith(("#", "- ")) or not blocks or not blocks[-1] or blocks[-1].startswith("#")
+        if not line.strip():
+            blocks.append("")
+        elif starts:
+            blocks.append(line)
+        else:
+            blocks[-1] += "\n" + line
+    return blocks
+
+
+def search_help(text: str, query: str) -> str:
+    """The blocks of ``text`` that contain every word of ``query`` (any case), under their headings."""
+    words = query.casefold().split()
+    if not words:
+        return text
+    out: list[str] = []
+    heading = None
+    for block in _blocks(text):
+        if block.startswith("#"):
+            heading = block
+        elif block and all(word in block.casefold() for word in words):
+            if heading is not None:
+                out += ["", heading, ""]
+                heading = None
+            out.append(block if block.startswith("- ") else block + "\n")
+    return "\n".join(out) if out else f"Nothing in the help matches *{query.strip()}*."
 
 
 class HelpScreen(ModalScreen[None]):
@@ -76,10 +118,17 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen #help-text {
         height: auto;
     }
+    HelpScreen #help-search {
+        border: none;
+        height: 1;
+        padding: 0 1;
+        margin-bottom: 1;
+    }
     """
 
     BINDINGS = [
         Binding("escape,q,question_mark,f1", "close", "Close", tooltip="Back to the dashboard"),
+        Binding("slash", "search", "Search", tooltip="Search the help"),
     ]
 
     def __init__(self, *, read_only: bool) -> None:
@@ -90,13 +139,29 @@ class HelpScreen(ModalScreen[None]):
         read_only = self.read_only
         with VerticalScroll(id="help") as scroll:
             scroll.border_title = "Help"
-            scroll.border_subtitle = "↑ ↓ pgup pgdn scroll · escape closes"
+            scroll.border_subtitle = "/ searches · ↑ ↓ pgup pgdn scroll · escape closes"
+            yield Input(placeholder="/ search the help (keys, columns, states)", id="help-search")
             yield Static(help_document(read_only), id="help-text")
 
     def on_mount(self) -> None:
         self.query_one("#help").focus()
 
+    def action_search(self) -> None:
+        self.query_one("#help-search", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        query = event.value
+        found = help_document(self.read_only) if not query.strip() else Markdown(search_help(help_text(self.read_only), query), hyperlinks=False)
+        self.query_one("#help-text", Static).update(found)
+        self.query_one("#help", VerticalScroll).scroll_home(animate=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#help").focus()  # enter keeps the search; the keys scroll again
+
     def action_close(self) -> None:
+        if self.focused is self.query_one("#help-search") and self.query_one("#help-search", Input).value:
+            self.query_one("#help-search", Input).value = ""  # escape in a search clears it first
+            return
         self.dismiss(None)
 
 

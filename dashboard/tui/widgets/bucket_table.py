@@ -26,14 +26,16 @@ from textual.widgets import DataTable
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import actions
 from dashboard.tui import format as fmt
-from dashboard.tui.colours import series_style, theme_colours
-from dashboard.tui.trend import trend
+from dashboard.tui.colours import theme_colours
 from dashboard.tui.widgets.cell_cache import ValueCachedTable
+from dashboard.tui.widgets.row_cells import RowContext, UserText, row_cells
 from dashboard.tui.widgets.row_picker import RowPicker
 # Re-exported: the screens and tests use them here.
 from dashboard.tui.widgets.table_columns import COLUMNS, MAX_ROWS, NATURAL_DESCENDING, SORTABLE  # noqa: F401
 from dashboard.tui.widgets.table_columns import Layout, Needs, SortSpec, clip, layout_for, matches, natural  # noqa: F401
 from dashboard.tui.widgets.table_columns import cfg_cell, needs_of, refill_text, sort_value, tokens_text  # noqa: F401
+from dashboard.tui.widgets.table_columns import WINDOW_COLUMNS, WINDOWED, column_label
+from dashboard.tui.widgets.window_cells import NoWindows, WindowLookup, throttled, window_number
 
 NO_NEEDS = Needs(0, 0, 0, 0)
 
@@ -42,15 +44,8 @@ class BucketTable(ValueCachedTable):
     """The buckets. Post `BucketTable.Sorted` when the sort changes (key or header click)."""
 
     DEFAULT_CSS = """
-    BucketTable {
-        height: 1fr;
-    }
-    BucketTable {
-        scrollbar-size-vertical: 1;
-    }
-    BucketTable.-stale {
-        text-opacity: 55%;
-    }
+    BucketTable { height: 1fr; scrollbar-size-vertical: 1; }
+    BucketTable.-stale { text-opacity: 55%; }
     """
 
     BINDINGS = actions.bindings(actions.TABLE)
@@ -78,6 +73,11 @@ class BucketTable(ValueCachedTable):
         self._cells: list[tuple[Text, ...]] = []  # what each position displays
         self._levels: Callable[[str, int], Sequence[int]] = lambda user, count: ()
         self._selected: Mapping[str, int] = {}
+        self.window = "w60"  # the chosen window (a key of WINDOW_COLUMNS): its column, the ratio's window
+        self.top = False  # the top-throttled view: only buckets that denied in the chosen window, most first
+        self._windows: WindowLookup = NoWindows()
+        self._alerts: Mapping[str, object] = {}  # users crossing a threshold (their rows are marked)
+        self._sort_before_top: SortSpec | None = None
 
     # ------------------------------------------------------------------ API
 
@@ -112,11 +112,17 @@ class BucketTable(ValueCachedTable):
         levels: Callable[[str, int], Sequence[int]],
         selected: Mapping[str, int],
         stale: bool = False,
+        windows: WindowLookup | None = None,
+        alerts: Mapping[str, object] | None = None,
     ) -> None:
-        """Show one snapshot's buckets (all of them; the filter is applied here)."""
+        """Show one snapshot's buckets (all of them; the filter is applied here), their windows and alerts."""
         self._rows = {row.user: row for row in rows}
         self._levels = levels
         self._selected = selected
+        if windows is not None:
+            self._windows = self._picker.windows = windows
+        if alerts is not None:
+            self._alerts = alerts
         if stale != self.stale:
             self.stale = stale
             self.set_class(stale, "-stale")
@@ -128,12 +134,12 @@ class BucketTable(ValueCachedTable):
             self._reconcile()
 
     def set_sort(self, sort: SortSpec) -> None:
+        if sort.column in WINDOW_COLUMNS and sort.column != self.window and self._layout is not None and len(self._layout.windows) < 3:
+            self.window = sort.column  # a window whose column is not shown: it becomes the chosen one
         if sort != self.sort_spec:
             self.sort_spec = sort
-            if self.matched > self.max_rows:
-                self._reconcile()  # another sort order picks other rows
-            else:
-                self._apply_sort()
+            self._ensure_layout()  # a window sort shows its column
+            self._reconcile()  # the order (and, beyond max_rows, the rows held) follows the sort
             self._label_columns()
             self.post_message(self.Sorted(sort))
 
@@ -141,6 +147,44 @@ class BucketTable(ValueCachedTable):
         index = SORTABLE.index(self.sort_spec.column) if self.sort_spec.column in SORTABLE else -1
         column = SORTABLE[(index + 1) % len(SORTABLE)]
         self.set_sort(SortSpec(column, NATURAL_DESCENDING[column]))
+
+    def set_window(self, key: str) -> None:
+        """Choose the window of the narrow window column, the deny ratio and the top-throttled view."""
+        if key == self.window:
+            return
+        self.window = key
+        if self.top or self.sort_spec.column in WINDOW_COLUMNS:
+            self.sort_spec = SortSpec(key, True)
+        self.post_message(self.Sorted(self.sort_spec))  # the titles name the window
+        self._ensure_layout(force=True)
+
+    def next_window(self) -> None:
+        keys = list(WINDOW_COLUMNS)
+        self.set_window(keys[(keys.index(self.window) + 1) % len(keys)])
+
+    def set_top(self, on: bool) -> None:
+        """The top-throttled view on or off (off: the sort from before comes back)."""
+        if on == self.top:
+            return
+        self.top = on
+        if on:
+            self._sort_before_top = self.sort_spec
+            self.sort_spec = SortSpec(self.window, True)
+        else:
+            self.sort_spec = self._sort_before_top or SortSpec()
+        self.post_message(self.Sorted(self.sort_spec))
+        self._ensure_layout(force=True)
+
+    def matching_rows(self) -> list[BucketRow]:
+        """Every bucket the view lets through (the filter, the top-throttled view), in its order: for exports.
+
+        Not only the rows held: all of them (one sort, on request)."""
+        users = self._picker.pick(self._rows, self.pattern, self.sort_spec, limit=None)[0]
+        return [self._rows[user] for user in self._ordered(users)]
+
+    @property
+    def window_s(self) -> float:
+        return WINDOW_COLUMNS[self.window]
 
     def sort_reverse(self) -> None:
         self.set_sort(SortSpec(self.sort_spec.column, not self.sort_spec.descending))
@@ -176,10 +220,10 @@ class BucketTable(ValueCachedTable):
         # Cell colours come from the theme: a new theme repaints every row.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
 
-    def _ensure_layout(self) -> None:
+    def _ensure_layout(self, force: bool = False) -> None:
         width = self.size.width or self.app.size.width
-        layout = layout_for(width, self._needs)
-        if layout != self._layout:
+        layout = layout_for(width, self._needs, window=self.window, top=self.top or self.sort_spec.column in WINDOWED)
+        if layout != self._layout or force:
             self._layout = layout
             self._rebuild()
 
@@ -199,18 +243,7 @@ class BucketTable(ValueCachedTable):
         self.call_after_refresh(self._render_visible)
 
     def _label(self, key: str) -> Text:
-        header = dict((k, h) for k, h, _, _ in COLUMNS)[key]
-        if key == "grants" and self._layout and not self._layout.wide:
-            header = "ok/s"
-        right = key not in ("user", "trend", "cfg", "fill", "refill")
-        if key == self.sort_spec.column:
-            arrow = "▼" if self.sort_spec.descending else "▲"
-            label = Text(f"{header}{arrow}", style="bold")
-        else:
-            label = Text(header)
-        if right and self._layout:
-            label = Text(" " * max(0, self._layout.widths()[key] - label.cell_len)) + label
-        return label
+        return column_label(key, self._layout, self.sort_spec)
 
     def _label_columns(self) -> None:
         for key, column in self.columns.items():
@@ -265,6 +298,10 @@ class BucketTable(ValueCachedTable):
         rows, natural_of = self._rows, self._picker.natural
         if column == "user" or column not in SORTABLE:
             return sorted(users, key=natural_of, reverse=descending)
+        if column in WINDOWED:
+            windows, window = self._windows, self.window
+            sign = -1.0 if descending else 1.0
+            return sorted(users, key=lambda user: (sign * window_number(windows, user, column, window), natural_of(user)))
         return sorted(users, key=lambda user: sort_value(rows[user], column, descending, natural_of(user)))
 
     def _wanted(self) -> list[str]:
@@ -272,8 +309,10 @@ class BucketTable(ValueCachedTable):
 
         The cursor's user stays in the table even when it falls out of the first rows.
         """
-        self._picker.limit = self.max_rows
-        wanted, self.matched = self._picker.pick(self._rows, self.pattern, self.sort_spec, keep=self.current_user)
+        picker = self._picker
+        picker.limit, picker.window = self.max_rows, self.window
+        picker.only = set(throttled(self._windows, self.window_s)) if self.top else None
+        wanted, self.matched = picker.pick(self._rows, self.pattern, self.sort_spec, keep=self.current_user)
         return wanted
 
     @property
@@ -285,7 +324,7 @@ class BucketTable(ValueCachedTable):
         cell = UserText(user)
         cell.append("  ")
         cell.append_text(fmt.safe_text(user, width=(self._layout.user if self._layout else 12) - 2))
-        return (cell, *(Text("") for _ in COLUMNS[1:]))
+        return (cell, *(Text("") for _ in list(self._layout.widths() if self._layout else COLUMNS)[1:]))
 
     def _render_visible(self) -> None:
         """Render the dirty positions in (and just around) the viewport, and the cursor's."""
@@ -298,7 +337,8 @@ class BucketTable(ValueCachedTable):
         indices = list(range(first, last))
         if 0 <= self.cursor_row < len(order) and not first <= self.cursor_row < last:
             indices.append(self.cursor_row)
-        keys = [key for key, *_ in COLUMNS]
+        assert self._layout is not None
+        keys = list(self._layout.widths())
         dirty = self._dirty
         for index in indices:
             if index not in dirty:
@@ -307,7 +347,8 @@ class BucketTable(ValueCachedTable):
             row = rows.get(order[index])
             if row is None:
                 continue
-            cells = self._render_row(row)
+            rendered = self._render_row(row)
+            cells = tuple(rendered[key] for key in keys)
             old = cells_of[index]
             slot = _slot(index)
             for key, new, was in zip(keys, cells, old):
@@ -320,10 +361,6 @@ class BucketTable(ValueCachedTable):
         if int(old_value) != int(new_value):
             self._render_visible()
 
-    def _apply_sort(self) -> None:
-        """Order the users held again (a new sort, or the levels moved)."""
-        self._reconcile()
-
     def _restore_cursor(self, user: str | None, fallback_index: int) -> None:
         if not self._order:
             return
@@ -335,30 +372,11 @@ class BucketTable(ValueCachedTable):
 
     # ------------------------------------------------------------------ cells
 
-    def _render_row(self, row: BucketRow) -> tuple[Text, ...]:
-        layout = self._layout
-        assert layout is not None
-        colours = theme_colours(self.app)
-        fill_colour = fmt.fill_style(row.fill, low=colours.low, mid=colours.mid, high=colours.high)
-
-        user = UserText(row.user)
-        slot = self._selected.get(row.user)
-        if slot is not None:
-            user.append("● ", style=series_style(slot))
-        else:
-            user.append("  ")
-        user.append_text(fmt.safe_text(row.user, width=layout.user - 2))
-
-        tokens = Text(tokens_text(row).rjust(layout.tokens), no_wrap=True)
-        fill = fmt.fill_bar(row.fill, layout.bar, fill_colour)
-        refill = Text(clip(refill_text(row, layout.refill_rate), layout.refill), no_wrap=True)
-        grants = Text(fmt.rate(row.grants_per_s).rjust(layout.rate), no_wrap=True)
-        denials_value = fmt.rate(row.denials_per_s).rjust(layout.rate)
-        denials = Text(denials_value, style=f"bold {colours.low}" if (row.denials_per_s or 0) > 0 else "", no_wrap=True)
-        spark = trend(self._levels(row.user, layout.trend) or (row.tokens,), row.ceiling, layout.trend, colours=colours.fills)
-        cfg = cfg_cell(row, colours)
+    def _render_row(self, row: BucketRow) -> dict[str, Text]:
+        assert self._layout is not None
+        ctx = RowContext(self._layout, theme_colours(self.app), self._levels, self._selected, self._windows, self.window, self._alerts)
         self._need(needs_of(row))  # settings may have changed since the row was added
-        return (user, tokens, fill, refill, grants, denials, spark, cfg)
+        return row_cells(row, ctx)
 
     # ------------------------------------------------------------------ events
 
@@ -376,16 +394,3 @@ class BucketTable(ValueCachedTable):
 
 def _slot(index: int) -> str:
     return f"#{index}"
-
-
-class UserText(Text):
-    """The user cell: a Text that remembers whose row it is (the sort key reads it)."""
-
-    def __init__(self, user: str) -> None:
-        super().__init__(no_wrap=True, end="")
-        self.user = user
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, UserText) and other.user == self.user and Text.__eq__(self, other)
-
-    __hash__ = None  # type: ignore[assignment]

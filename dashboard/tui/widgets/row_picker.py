@@ -6,7 +6,10 @@ in natural order between polls, and updates both only for the users that
 appeared or disappeared (set differences, done in C); its caches hold the
 current users only, so churn (users coming and going for days) leaves
 nothing behind. A numeric sort is one pass over the values and a C sort of
-floats; natural keys are only compared for the ties at the cut.
+floats; natural keys are only compared for the ties at the cut. A window
+column (denials over 1 min, 5 min, 1 h; the deny ratio) is non-zero only for
+the buckets that denied in the window, which the window store lists: they are
+sorted, the rest go by name, so its cost follows the denying buckets.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from operator import attrgetter
 from typing import Callable, Mapping
 
 from dashboard.core.protocol import BucketRow
-from dashboard.tui.widgets.table_columns import SORTABLE, SortSpec, matches, natural, sort_number
+from dashboard.tui.widgets.table_columns import SORTABLE, WINDOW_COLUMNS, WINDOWED, SortSpec, matches, natural, sort_number
+from dashboard.tui.widgets.window_cells import NoWindows, WindowLookup, window_number
 
 _GETTERS: dict[str, Callable[[BucketRow], float]] = {
     "tokens": attrgetter("tokens"),
@@ -32,6 +36,9 @@ class RowPicker:
         self._order: list[tuple[tuple, str]] = []  # (natural key, user) of every current user, sorted
         self._pattern = ""
         self._hits: dict[str, bool] = {}  # does the current pattern match the user
+        self.windows: WindowLookup = NoWindows()
+        self.window = "w60"  # the chosen window (the deny ratio's)
+        self.only: set[str] | None = None  # the top-throttled view: only these users
 
     def natural(self, user: str) -> tuple:
         key = self._names.get(user)
@@ -73,18 +80,23 @@ class RowPicker:
 
     # ------------------------------------------------------------------ picking
 
-    def pick(self, rows: Mapping[str, BucketRow], pattern: str, sort: SortSpec, keep: str | None = None) -> tuple[list[str], int]:
-        """The users to hold and how many the filter lets through; ``keep`` (the cursor's user) stays held."""
+    def pick(
+        self, rows: Mapping[str, BucketRow], pattern: str, sort: SortSpec, keep: str | None = None, *, limit: int | None = -1,
+    ) -> tuple[list[str], int]:
+        """The users to hold and how many the filter lets through; ``keep`` (the cursor's user) stays held.
+
+        ``limit=None``: every user the filter (and the top-throttled view) lets through, unordered."""
         self.update(rows)
-        if pattern:
-            chosen = self._matching(rows, pattern)
-        else:
-            chosen = None
+        chosen = self._matching(rows, pattern) if pattern else None
+        if self.only is not None:
+            chosen = [u for u in self.only if u in rows] if chosen is None else [u for u in chosen if u in self.only]
         matched = len(rows) if chosen is None else len(chosen)
-        if matched <= self.limit:
+        if limit is None or matched <= self.limit:
             return (list(rows) if chosen is None else chosen), matched
         if sort.column == "user" or sort.column not in SORTABLE:
             top = self._by_name(chosen, sort.descending)
+        elif sort.column in WINDOWED:
+            top = self._by_window(rows, chosen, sort)
         else:
             top = self._by_value(rows, chosen, sort)
         if keep is not None and keep in rows and keep not in top and (chosen is None or keep in set(chosen)):
@@ -114,6 +126,30 @@ class RowPicker:
                 if len(top) == self.limit:
                     break
         return top
+
+    def _by_window(self, rows: Mapping[str, BucketRow], chosen: list[str] | None, sort: SortSpec) -> list[str]:
+        """A window column: the buckets that denied in the window by value, the others (all 0) by name."""
+        window = sort.column if sort.column in WINDOW_COLUMNS else self.window
+        wanted = None if chosen is None else set(chosen)
+        scored = []
+        for user in self.windows.denying(WINDOW_COLUMNS[window]):
+            if user in rows and (wanted is None or user in wanted):
+                value = window_number(self.windows, user, sort.column, self.window)
+                if value > 0:
+                    scored.append(((-value if sort.descending else value), self.natural(user), user))
+        scored.sort()
+        counted = [user for *_, user in scored]
+        if sort.descending and len(counted) >= self.limit:
+            return counted[: self.limit]
+        skip = set(counted)
+        zeros: list[str] = []
+        want = self.limit - len(counted) if sort.descending else self.limit
+        for _, user in self._order:  # the zeros, by name
+            if user not in skip and (wanted is None or user in wanted):
+                zeros.append(user)
+                if len(zeros) == want:
+                    break
+        return counted + zeros if sort.descending else (zeros + counted)[: self.limit]
 
     def _by_value(self, rows: Mapping[str, BucketRow], chosen: list[str] | None, sort: SortSpec) -> list[str]:
         users = list(rows) if chosen is None else chosen

@@ -32,6 +32,7 @@ class Status:
     shown: int | None = None  # rows left by the filter
     invalid: int = 0
     load: str | None = None  # "alice 45%" while a load runs
+    alerts: int = 0  # buckets crossing a [dashboard] threshold
 
 
 class StatusBar(Widget):
@@ -92,6 +93,8 @@ class StatusBar(Widget):
             if s.shown is not None and s.shown != s.buckets:
                 count = f"{s.shown}/{s.buckets} buckets"
             right.append((70, Text(count)))
+        if s.alerts:
+            right.append((72, Text(f"! {s.alerts} alert{'s' if s.alerts != 1 else ''}", style=f"bold {error}")))
         if s.invalid:
             right.append((69, Text(f"{s.invalid} invalid", style=f"bold {warning}")))
         if s.link in ("disconnected", "failing"):

@@ -7,15 +7,19 @@ judged first (`check_set`), so a bad value is exit 2 even when Redis is down.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Iterator
 
 from dashboard.cli.audit import entry_json
 from dashboard.cli.context import Context
 from dashboard.cli.errors import EXIT_OK, Failed, UsageError
 from dashboard.cli.output import dumps, json_fields, shown, value_text
 from dashboard.core.audit import state_changes
+from dashboard.core.errors import AuditWriteFailed, NoSuchBucket
 from dashboard.core.inputs import BUCKET_FIELDS, validate_bucket
 from dashboard.core.untrusted import is_utf8
-from dashboard.core.protocol import Backend
+from dashboard.core.protocol import AuditEntry, Backend
+from limiter.errors import CorruptBucket
 
 FLAGS = {"max_tokens": "--max-tokens", "burst": "--burst", "refill_count": "--refill-count", "refill_interval": "--refill-interval"}
 
@@ -76,14 +80,43 @@ def change_lines(old: dict[str, object] | None, new: dict[str, object] | None) -
     return lines
 
 
-async def set_command(ctx: Context, backend: Backend) -> int:
-    from dashboard.core.errors import AuditWriteFailed, NoSuchBucket
-    from limiter.errors import CorruptBucket
+@contextlib.contextmanager
+def write_refusals(command: str, *, creating: bool) -> Iterator[None]:
+    """A write the backend refused, as the CLI says it: no such bucket is bad usage (exit 2), an
+    audit entry that could not be written or a bucket tbdash did not write is a failure."""
+    try:
+        yield
+    except NoSuchBucket as exc:
+        hint = "; a typo? --create makes it" if creating else ""
+        raise UsageError(f"tbdash {command}: {exc}{hint}") from None
+    except AuditWriteFailed as exc:
+        raise Failed(f"tbdash {command}: {exc}") from None
+    except CorruptBucket as exc:
+        raise Failed(f"tbdash {command}: {shown(exc.key)} is not a valid bucket: {shown(exc.reason)}") from None
 
+
+def report_write(ctx: Context, user: str, entry: AuditEntry | None, *, unchanged: str, done: str) -> int:
+    """What a write did: nothing (``unchanged`` says why), or ``done`` with its audit entry and old -> new."""
+    if entry is None:
+        if ctx.args.json:
+            ctx.print(dumps({**json_fields("user", user), "changed": False, "reason": unchanged}))
+        else:
+            ctx.print(f"{shown(user)}: {unchanged}; nothing changed, nothing audited")
+        return EXIT_OK
+    if ctx.args.json:
+        ctx.print(dumps(entry_json(entry)))
+        return EXIT_OK
+    ctx.print(f"{shown(user)}: {done} (audited as {shown(entry.who)}, entry {shown(entry.id)})")
+    for line in change_lines(entry.old, entry.new):
+        ctx.print(line)
+    return EXIT_OK
+
+
+async def set_command(ctx: Context, backend: Backend) -> int:
     args = ctx.args
     mode = check_set(ctx)
     user = args.user
-    try:
+    with write_refusals("set", creating=mode == "fields"):
         if mode == "fields":
             row = await backend.bucket(user)  # the settings in force: the stored ones
             if row is None and not args.create:
@@ -98,27 +131,8 @@ async def set_command(ctx: Context, backend: Backend) -> int:
             entry = await backend.reset(user)
         else:
             entry = await backend.delete(user)
-    except NoSuchBucket as exc:
-        hint = "; a typo? --create makes it" if mode == "fields" else ""
-        raise UsageError(f"tbdash set: {exc}{hint}") from None
-    except AuditWriteFailed as exc:
-        raise Failed(f"tbdash set: {exc}") from None
-    except CorruptBucket as exc:
-        raise Failed(f"tbdash set: {shown(exc.key)} is not a valid bucket: {shown(exc.reason)}") from None
-    if entry is None:
-        already = "has these operator settings already" if mode == "fields" else "has no operator settings"
-        if args.json:
-            ctx.print(dumps({**json_fields("user", user), "changed": False, "reason": already}))
-        else:
-            ctx.print(f"{shown(user)}: {already}; nothing changed, nothing audited")
-        return EXIT_OK
-    if args.json:
-        ctx.print(dumps(entry_json(entry)))
-        return EXIT_OK
+    already = "has these operator settings already" if mode == "fields" else "has no operator settings"
     verb = {"fields": "configured", "default": "back to the default settings:", "reset": "reset", "delete": "deleted"}[mode]
-    ctx.print(f"{shown(user)}: {verb} (audited as {shown(entry.who)}, entry {shown(entry.id)})")
-    for line in change_lines(entry.old, entry.new):
-        ctx.print(line)
-    return EXIT_OK
+    return report_write(ctx, user, entry, unchanged=already, done=verb)
 
 

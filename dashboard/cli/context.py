@@ -144,4 +144,4 @@ async def quiet_close(backend: Backend) -> None:
     try:
         await backend.aclose()
     except Exception:
-        pass
+        pass  # closing after a failure: the first error is the one to report

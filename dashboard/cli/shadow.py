@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from dashboard.cli.audit import entry_json
-from dashboard.cli.change import change_lines, check_user, problems, typed
+from dashboard.cli.change import check_user, problems, report_write, typed, write_refusals
 from dashboard.cli.context import Context
-from dashboard.cli.errors import EXIT_OK, Failed, UsageError
-from dashboard.cli.output import dumps, json_fields, shown
+from dashboard.cli.errors import UsageError
+from dashboard.core.errors import NoSuchBucket
 from dashboard.core.inputs import validate_bucket
 from dashboard.core.protocol import AuditEntry, Backend
 
@@ -80,14 +79,11 @@ def check_shadow(ctx: Context) -> str:
 
 
 async def shadow_command(ctx: Context, backend: Backend) -> int:
-    from dashboard.core.errors import AuditWriteFailed, NoSuchBucket
-    from limiter.errors import CorruptBucket
-
     args = ctx.args
     mode = check_shadow(ctx)
     user = args.user
     entry: AuditEntry | None
-    try:
+    with write_refusals("shadow", creating=mode == "fields"):
         if mode == "fields":
             row = await backend.bucket(user)
             if row is None and not args.create:
@@ -101,23 +97,4 @@ async def shadow_command(ctx: Context, backend: Backend) -> int:
             entry = await backend.promote(user)
         else:
             entry = await backend.discard_shadow(user)
-    except NoSuchBucket as exc:
-        hint = "; a typo? --create makes it" if mode == "fields" else ""
-        raise UsageError(f"tbdash shadow: {exc}{hint}") from None
-    except AuditWriteFailed as exc:
-        raise Failed(f"tbdash shadow: {exc}") from None
-    except CorruptBucket as exc:
-        raise Failed(f"tbdash shadow: {shown(exc.key)} is not a valid bucket: {shown(exc.reason)}") from None
-    if entry is None:
-        if args.json:
-            ctx.print(dumps({**json_fields("user", user), "changed": False, "reason": NO_OP[mode]}))
-        else:
-            ctx.print(f"{shown(user)}: {NO_OP[mode]}; nothing changed, nothing audited")
-        return EXIT_OK
-    if args.json:
-        ctx.print(dumps(entry_json(entry)))
-        return EXIT_OK
-    ctx.print(f"{shown(user)}: {DONE[mode]} (audited as {shown(entry.who)}, entry {shown(entry.id)})")
-    for line in change_lines(entry.old, entry.new):
-        ctx.print(line)
-    return EXIT_OK
+    return report_write(ctx, user, entry, unchanged=NO_OP[mode], done=DONE[mode])

@@ -203,7 +203,7 @@ class PollLoop:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 except asyncio.TimeoutError:
-                    pass
+                    pass  # the interval is over and no stop came: poll again
         finally:
             await self.aclose()
 

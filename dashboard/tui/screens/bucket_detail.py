@@ -25,7 +25,7 @@ from dashboard.tui import actions
 from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
 from dashboard.tui.screens.detail_look import DETAIL_CSS, audit_view, facts, fields_table, meanings_table, title_line
-from dashboard.tui.screens.edit import EditBucketModal, Edited, change_request
+from dashboard.tui.screens.edit import open_edit
 from dashboard.tui.screens.help import open_help
 from dashboard.tui.screens.load import LoadModal
 from dashboard.tui.state import Change, TuiState
@@ -195,13 +195,7 @@ class BucketDetailScreen(Screen[None]):
         row = self.row
         if row is None:
             return
-
-        def edited(result: Edited | None) -> None:
-            request = change_request(row, result)
-            if request is not None:
-                self.post_message(request)
-
-        self.app.push_screen(EditBucketModal(self.state, row), edited)
+        open_edit(self, self.state, row)
 
     def action_load(self) -> None:
         run = self.state.load_run

@@ -15,7 +15,7 @@ from dashboard.tui import format as fmt
 from dashboard.tui import messages as msg
 from dashboard.tui.screens import confirm
 from dashboard.tui.screens.confirm import ConfirmModal
-from dashboard.tui.screens.edit import EditBucketModal, Edited, change_request
+from dashboard.tui.screens.edit import open_edit
 from dashboard.tui.screens.load import LoadModal
 
 if TYPE_CHECKING:
@@ -48,13 +48,7 @@ class WriteActions(Screen[None]):
         row = self._current()
         if row is None:
             return
-
-        def edited(result: Edited | None) -> None:
-            request = change_request(row, result)
-            if request is not None:
-                self.post_message(request)
-
-        self.app.push_screen(EditBucketModal(self.state, row), edited)
+        open_edit(self, self.state, row)
 
     def _confirm_then(self, verb: str, row: BucketRow, question: ConfirmModal) -> None:
         def decided(confirmed: bool | None) -> None:

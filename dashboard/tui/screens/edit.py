@@ -7,11 +7,13 @@ counted on the bucket's live traffic beside the enforced ones, deciding nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
@@ -46,6 +48,17 @@ def change_request(row: BucketRow, result: Edited | None) -> msg.ChangeRequested
     if result is None:
         return None
     return msg.ChangeRequested("shadow" if result.preview else "configure", row.user, old=row.config, new=result.config)
+
+
+def open_edit(screen: Screen[Any], state: TuiState, row: BucketRow) -> None:
+    """The edit form on ``row``, from ``screen``; the write its answer asks for is posted up from there."""
+
+    def edited(result: Edited | None) -> None:
+        request = change_request(row, result)
+        if request is not None:
+            screen.post_message(request)
+
+    screen.app.push_screen(EditBucketModal(state, row), edited)
 
 
 class EditBucketModal(FormModal[Edited | None]):

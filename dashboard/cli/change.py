@@ -57,16 +57,23 @@ def problems(errors: dict[str, str]) -> str:
     return "; ".join(f"{FLAGS[field]}: {message}" if field in FLAGS else f"settings: {message}" for field, message in errors.items())
 
 
+def check_fields(ctx: Context, command: str) -> None:
+    """The user id and the setting flags' own values, before any connection (``tbdash set`` and ``shadow``)."""
+    args = ctx.args
+    check_user(command, args.user)
+    _, errors = validate_bucket(typed(args), base=ctx.settings.limiter.default)
+    errors = {f: m for f, m in errors.items() if f}  # whole-form rules wait for the settings they build on
+    if errors:
+        raise UsageError(f"tbdash {command}: " + problems(errors))
+
+
 def check_set(ctx: Context) -> str:
     """Usage and value errors, before any connection; returns the mode."""
-    args = ctx.args
-    mode = mode_of(args)
-    check_user("set", args.user)
+    mode = mode_of(ctx.args)
     if mode == "fields":
-        _, errors = validate_bucket(typed(args), base=ctx.settings.limiter.default)
-        errors = {f: m for f, m in errors.items() if f}  # whole-form rules wait for the settings in force
-        if errors:
-            raise UsageError("tbdash set: " + problems(errors))
+        check_fields(ctx, "set")
+    else:
+        check_user("set", ctx.args.user)
     return mode
 
 

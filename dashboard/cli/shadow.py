@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from dashboard.cli.change import check_user, problems, report_write, typed, write_refusals
+from dashboard.cli.change import check_fields, check_user, problems, report_write, typed, write_refusals
 from dashboard.cli.context import Context
 from dashboard.cli.errors import UsageError
 from dashboard.core.errors import NoSuchBucket
@@ -67,14 +67,11 @@ def mode_of(args: argparse.Namespace) -> str:
 
 def check_shadow(ctx: Context) -> str:
     """Usage and value errors, before any connection; returns the mode."""
-    args = ctx.args
-    mode = mode_of(args)
-    check_user("shadow", args.user)
+    mode = mode_of(ctx.args)
     if mode == "fields":
-        _, errors = validate_bucket(typed(args), base=ctx.settings.limiter.default)
-        errors = {f: m for f, m in errors.items() if f}  # whole-form rules wait for the settings they build on
-        if errors:
-            raise UsageError("tbdash shadow: " + problems(errors))
+        check_fields(ctx, "shadow")
+    else:
+        check_user("shadow", ctx.args.user)
     return mode
 
 

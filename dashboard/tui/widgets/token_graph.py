@@ -54,20 +54,9 @@ class Series:
         levels = [v for v in self.shadow if v is not None]
         return max(self.ceiling, self.shadow_ceiling or 0, max(levels, default=0))
 
-    def shadow_runs(self) -> list[tuple[list[float], list[int]]]:
+    def shadow_runs(self) -> list[tuple[list[float], list[float]]]:
         """The shadow's level as runs of consecutive samples (a gap where the bucket had no shadow)."""
-        runs: list[tuple[list[float], list[int]]] = []
-        current: tuple[list[float], list[int]] | None = None
-        for ago, level in zip(self.ago, self.shadow):
-            if level is None:
-                current = None
-                continue
-            if current is None:
-                current = ([], [])
-                runs.append(current)
-            current[0].append(-ago)
-            current[1].append(level)
-        return runs
+        return runs([-ago for ago in self.ago], self.shadow)
 
 
 def nice_ticks(span: float) -> list[float]:

@@ -212,7 +212,9 @@ async def test_help_search_keeps_the_matching_lines(redis_url: str, seeded: Redi
         assert "Top throttled" in shown_text and "Pause" not in shown_text
         await pilot.press("escape")  # clears the search first
         assert isinstance(app.screen, HelpScreen) and app.screen.query_one("#help-search").value == ""
-        await pilot.press("escape")
+        await pilot.press("slash", *"window")  # / searches again: it is not typed into the query
+        assert app.screen.query_one("#help-search").value == "window"
+        await pilot.press("escape", "escape")
         assert not isinstance(app.screen, HelpScreen)
 
 

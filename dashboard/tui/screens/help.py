@@ -160,7 +160,8 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         if self.focused is self.query_one("#help-search") and self.query_one("#help-search", Input).value:
-            self.query_one("#help-search", Input).value = ""  # escape in a search clears it first
+            self.query_one("#help-search", Input).value = ""  # escape in a search clears it first,
+            self.query_one("#help").focus()  # and gives the keys back: / searches again, escape closes
             return
         self.dismiss(None)
 

@@ -154,7 +154,9 @@ async def test_while_disconnected_no_figure_pretends_to_be_current(redis_factory
     server = redis_factory.redis()
     client = server.client()
     RedisLimiter(client, default=DEFAULT).try_acquire("alice")
-    clock = [time.time()]
+    # The dashboard's clock stands still, and far from the host's: the age must be counted on it alone
+    # (CI once saw "-27s": the age mixed this clock with the poller's time.time() of a slow first poll).
+    clock = [time.time() - 3600]
     async with dashboard(server.url, size=(160, 45), clock=lambda: clock[0]) as (app, pilot):
         await poll(app, pilot)
         lines = screen_lines(app)

@@ -80,6 +80,7 @@ class TuiState:
     clock: Callable[[], float] = time.time  # wall clock (injected by the snapshot tests)
     snapshot: Snapshot | None = None
     previous: Snapshot | None = None  # the snapshot before `snapshot`
+    received_at: float | None = None  # `clock()` when `snapshot` arrived: ages are counted on one clock
     link: str = "connecting"  # connecting | live | disconnected | failing
     error: str | None = None  # the last poll's failure, redacted
     failures: int = 0  # failed polls in a row
@@ -109,9 +110,9 @@ class TuiState:
 
     def stale_for(self) -> float | None:
         """Seconds since the data shown was read, while it is stale (None while live)."""
-        if self.snapshot is None or self.link == "live":
+        if self.snapshot is None or self.received_at is None or self.link == "live":
             return None
-        return max(0.0, self.clock() - self.snapshot.taken_at)
+        return max(0.0, self.clock() - self.received_at)
 
     def retry_in(self) -> float | None:
         return max(0.0, self.retry_at - time.monotonic()) if self.retry_at is not None else None
@@ -129,6 +130,7 @@ class TuiState:
     def take(self, snapshot: Snapshot) -> None:
         """A good poll: the new data, the link live, graphed users that are gone dropped."""
         self.previous, self.snapshot = self.snapshot, snapshot
+        self.received_at = self.clock()
         self.remember(snapshot)
         self.link, self.error, self.failures = "live", None, 0
         if self.selected:

@@ -148,26 +148,24 @@ class ConditionBucket:
         if n.__class__ is not int or n < 1:
             check_n(n)
         with self._lock:
-            if self._closed or n > self._ceiling:
+            if self._queue or self._closed or n > self._ceiling:  # the rare cases, one test on the hot path
                 self._check_open(n)
-            if self._queue:
-                return False
+                return False  # open and within the ceiling: someone is queued, and goes first
             clock = self._clock
             now = monotonic_ns() // 1000 if clock is _monotonic_us else clock()
             tokens, ceiling = self._tokens, self._ceiling
-            if tokens >= ceiling:
+            elapsed = now - self._anchor  # (the anchor is written only when it moves)
+            interval = self._interval
+            if elapsed >= interval and tokens < ceiling:  # also false for a clock that stepped back
+                ticks = elapsed // interval
+                tokens += ticks * self._count
+                if tokens >= ceiling:
+                    tokens, self._anchor = ceiling, now
+                else:
+                    self._anchor += ticks * interval
+            elif tokens >= ceiling:
                 tokens = ceiling
                 self._anchor = now  # a full bucket banks no ticks
-            else:
-                elapsed = now - self._anchor  # (the anchor is written only when it moves)
-                interval = self._interval
-                if elapsed >= interval:  # also false for a clock that stepped back
-                    ticks = elapsed // interval
-                    tokens += ticks * self._count
-                    if tokens >= ceiling:
-                        tokens, self._anchor = ceiling, now
-                    else:
-                        self._anchor += ticks * interval
             if tokens >= n:
                 self._tokens = tokens - n
                 return True

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.core.export import CSV_COLUMNS, NESTED, bucket_json, csv_safe, csv_text, export_to, new_file, write_json
+from dashboard.core.export import CSV_COLUMNS, EXTRA_COLUMNS, NESTED, WINDOW_FIELDS, WINDOW_NAMES, Extras, bucket_json, csv_safe, csv_text
+from dashboard.core.export import export_to, new_file, write_csv, write_json
+from dashboard.core.windows import WindowCount
 from dashboard.core.poller import Poller
 from dashboard.core.protocol import BucketRow, ShadowRow
 from dashboard.core.untrusted import raw_bytes, shown
@@ -21,6 +23,12 @@ from limiter import BucketConfig
 
 CFG = BucketConfig(max_tokens=5, burst=1, refill_count=1, refill_interval=3600)
 FORMULAS = ["=1+1", "+SUM(A1:A9)", "-2+3", "@cmd", "=HYPERLINK(\"http://evil\")"]
+
+
+def csv_text_with(extras: Extras) -> str:
+    buffer = io.StringIO(newline="")
+    write_csv([BucketRow("u", 1, CFG, 2, 3, True, 40)], buffer, extras=extras)
+    return buffer.getvalue()
 
 
 def _parse(text: str) -> list[dict[str, str]]:
@@ -34,8 +42,18 @@ def test_csv_columns_are_the_json_fields_with_nested_ones_flattened() -> None:
     flat = []
     for name, value in record.items():
         flat += [f"{name}.{f}" for f in value] if isinstance(value, dict) else [name]
-    assert set(NESTED) == {k for k, v in record.items() if isinstance(v, dict)}
+    assert set(NESTED) - set(WINDOW_NAMES.values()) == {k for k, v in record.items() if isinstance(v, dict)}
     assert [c for c in CSV_COLUMNS if c != "user_base64"] == flat
+    # The dashboard's exports: the same columns, then each window's (flattened) and the alert.
+    count = WindowCount(60.0, granted=3, denied=1, span_s=42.0, partial=True)
+    extras = Extras(lambda user: {60.0: count}, {})
+    record = bucket_json(BucketRow("u", 1, CFG, 2, 3, True, 40), extras)
+    assert record["window_1m"] == {"granted": 3, "denied": 1, "deny_ratio": 0.25, "span_s": 42.0, "partial": True}
+    assert record["window_5m"] is None and record["alert"] is None
+    extra = [c for c in EXTRA_COLUMNS if c not in CSV_COLUMNS]
+    assert extra == [f"{w}.{f}" for w in WINDOW_NAMES.values() for f in WINDOW_FIELDS] + ["alert"]
+    (line,) = _parse(csv_text_with(extras))
+    assert line["window_1m.deny_ratio"] == "0.25" and line["window_1m.partial"] == "true" and line["window_5m.granted"] == ""
     (line,) = _parse(csv_text([BucketRow("u", 1, CFG, 2, 3, True, 40, default_changes=1, other_default=other, shadow=preview)]))
     assert line == {"user": "u", "user_base64": "", "tokens": "1", "max_tokens": "5", "burst": "1", "refill_count": "1",
                     "refill_interval": "3600.0", "granted": "2", "denied": "3", "overridden": "true", "ceiling": "6",

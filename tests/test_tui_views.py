@@ -116,6 +116,30 @@ async def test_thresholds_mark_rows_count_alerts_and_say_why(redis_url: str, see
         assert "! denied 20 of 29 requests (69% >= 50%)" in details
 
 
+async def test_exports_carry_the_window_counts_and_alerts_the_table_shows(redis_url: str, seeded: RedisLimiter, tmp_path: Path) -> None:
+    thresholds = Thresholds(deny_ratio=0.5, deny_window=60.0, deny_min_requests=5, empty_for=0)
+    async with dashboard(redis_url, size=WIDE, thresholds=thresholds, export_dir=str(tmp_path)) as (app, pilot):
+        deny(seeded, "hot", 20)
+        deny(seeded, "warm", 2)
+        await poll(app, pilot)
+        hot = app.state.windows.count("hot", 60.0)
+        assert hot is not None and hot.denied == 20
+        await pilot.press("o", "O")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        (csv_file,) = tmp_path.glob("tbdash-buckets-*.csv")
+        (json_file,) = tmp_path.glob("tbdash-buckets-*.json")
+        by_user = {r["user"]: r for r in csv.DictReader(io.StringIO(csv_file.read_text(encoding="utf-8")))}
+        assert by_user["hot"]["window_1m.denied"] == "20" and by_user["hot"]["window_1m.granted"] == str(hot.granted)
+        assert by_user["hot"]["window_1m.partial"] == "true"  # the dashboard has watched for seconds, not a minute
+        assert by_user["hot"]["alert"].startswith("denied 20 of 29 requests") and by_user["warm"]["alert"] == ""
+        records = {b["user"]: b for b in json.loads(json_file.read_text(encoding="ascii"))["buckets"]}
+        window = records["hot"]["window_1h"]
+        assert window["denied"] == 20 and window["partial"] is True and 0 <= window["span_s"] < 3600
+        assert window["deny_ratio"] == round(20 / hot.requests, 4)
+        assert records["warm"]["alert"] is None and records["warm"]["window_1m"]["denied"] == 2
+
+
 async def test_exports_hold_every_filtered_row_with_hostile_ids_escaped(redis_url: str, limiter: RedisLimiter, tmp_path: Path) -> None:
     users = [f"e-{i}" for i in range(6)] + list(HOSTILE) + ["other"]
     for user in users:

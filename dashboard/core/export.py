@@ -2,7 +2,10 @@
 
 One record per bucket (`bucket_json`); CSV has the same columns, a nested
 object flattened to ``name.field`` columns (`CSV_COLUMNS`, checked against
-the JSON by a test).
+the JSON by a test). The dashboard's exports add what only it knows (`Extras`):
+each bucket's grants and denials over 1 min, 5 min and 1 h (``window_1m`` …,
+with the span they cover and whether it is partial) and the thresholds it
+crosses (``alert``); ``tbdash status`` reads one snapshot, which has neither.
 
 Foreign text (user ids, key names) is hostile:
 
@@ -26,16 +29,23 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
 from dashboard.core.protocol import BucketRow, InvalidKey, ShadowRow
+from dashboard.core.thresholds import Firing
+from dashboard.core.windows import WINDOWS, WindowCount
 from dashboard.core.untrusted import json_fields, raw_bytes, shown
 from limiter.config import BucketConfig
 
 SETTINGS_FIELDS = ("max_tokens", "burst", "refill_count", "refill_interval")
 # Record fields that hold an object (or null): flattened to "<name>.<field>" in CSV.
 SHADOW_FIELDS = ("tokens", *SETTINGS_FIELDS, "granted", "denied")
-NESTED: Mapping[str, Sequence[str]] = {"other_default": SETTINGS_FIELDS, "shadow": SHADOW_FIELDS}
+WINDOW_FIELDS = ("granted", "denied", "deny_ratio", "span_s", "partial")
+WINDOW_NAMES: Mapping[float, str] = {60.0: "window_1m", 300.0: "window_5m", 3600.0: "window_1h"}
+assert tuple(WINDOW_NAMES) == WINDOWS  # one record field per window the store keeps
+NESTED: Mapping[str, Sequence[str]] = {"other_default": SETTINGS_FIELDS, "shadow": SHADOW_FIELDS,
+                                       **{name: WINDOW_FIELDS for name in WINDOW_NAMES.values()}}
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 
@@ -46,9 +56,17 @@ def settings_json(config: BucketConfig) -> dict[str, object]:
     return {field: getattr(config, field) for field in SETTINGS_FIELDS}
 
 
-def bucket_json(row: BucketRow) -> dict[str, object]:
-    """One bucket as ``status --json`` shows it."""
-    return {
+@dataclass(frozen=True)
+class Extras:
+    """What the dashboard adds to a bucket's record: its window counts and the thresholds it crosses."""
+
+    windows: Callable[[str], Mapping[float, WindowCount]]  # user -> counts by window (seconds)
+    alerts: Mapping[str, Firing]  # user -> the thresholds it crosses (absent: none)
+
+
+def bucket_json(row: BucketRow, extras: Extras | None = None) -> dict[str, object]:
+    """One bucket as ``status --json`` shows it; with ``extras``, as the dashboard exports it."""
+    record: dict[str, object] = {
         **json_fields("user", row.user),
         "tokens": row.tokens,
         "max_tokens": row.config.max_tokens,
@@ -65,6 +83,22 @@ def bucket_json(row: BucketRow) -> dict[str, object]:
         "other_default": settings_json(row.other_default) if row.other_default is not None else None,
         "shadow": shadow_json(row.shadow),
     }
+    if extras is not None:
+        counts = extras.windows(row.user)
+        for window_s, name in WINDOW_NAMES.items():
+            record[name] = window_json(counts.get(window_s))
+        firing = extras.alerts.get(row.user)
+        record["alert"] = "; ".join(r.text for r in firing.reasons) if firing is not None else None  # tbdash's words
+    return record
+
+
+def window_json(count: WindowCount | None) -> dict[str, object] | None:
+    """Grants and denials in one window; ``span_s`` is what they cover (shorter than the window: ``partial``)."""
+    if count is None:
+        return None
+    ratio = count.deny_ratio
+    return {"granted": count.granted, "denied": count.denied, "deny_ratio": None if ratio is None else round(ratio, 4),
+            "span_s": round(count.span_s, 3), "partial": count.partial}
 
 
 def shadow_json(shadow: ShadowRow | None) -> dict[str, object] | None:
@@ -83,17 +117,19 @@ def json_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=True)
 
 
-def write_json(rows: Iterable[BucketRow], out: TextIO, **document: object) -> None:
+def write_json(rows: Iterable[BucketRow], out: TextIO, *, extras: Extras | None = None, **document: object) -> None:
     """``{"buckets": [...], **document}`` to ``out`` (the dashboard's export of its filtered table)."""
-    out.write(json_text({"buckets": [bucket_json(r) for r in rows], **document}) + "\n")
+    out.write(json_text({"buckets": [bucket_json(r, extras) for r in rows], **document}) + "\n")
 
 
 # --------------------------------------------------------------------------- CSV
 
 
-def _columns() -> tuple[str, ...]:
+def csv_columns(extras: bool = False) -> tuple[str, ...]:
+    """The CSV header: `CSV_COLUMNS` for ``status --csv``, more with the dashboard's extras."""
     columns: list[str] = []
-    for name in bucket_json(_SAMPLE_ROW):
+    sample = Extras(lambda user: {}, {}) if extras else None
+    for name in bucket_json(_SAMPLE_ROW, sample):
         if name == "user":
             columns += ["user", "user_base64"]
         elif name in NESTED:
@@ -122,9 +158,9 @@ def _cell(value: object) -> str | int | float:
     return csv_safe(str(value))
 
 
-def csv_record(row: BucketRow) -> list[str | int | float]:
-    """One CSV line's cells, in `CSV_COLUMNS` order."""
-    record = bucket_json(row)
+def csv_record(row: BucketRow, extras: Extras | None = None) -> list[str | int | float]:
+    """One CSV line's cells, in `csv_columns` order."""
+    record = bucket_json(row, extras)
     out: dict[str, object] = {}
     for name, value in record.items():
         if name in NESTED:
@@ -136,15 +172,15 @@ def csv_record(row: BucketRow) -> list[str | int | float]:
     exact = shown(row.user) != row.user
     out["user"] = row.user
     out["user_base64"] = base64.b64encode(raw_bytes(row.user)).decode("ascii") if exact else None
-    return [_cell(out.get(column)) for column in CSV_COLUMNS]
+    return [_cell(out.get(column)) for column in (CSV_COLUMNS if extras is None else EXTRA_COLUMNS)]
 
 
-def write_csv(rows: Iterable[BucketRow], out: TextIO) -> None:
+def write_csv(rows: Iterable[BucketRow], out: TextIO, *, extras: Extras | None = None) -> None:
     """A header and one line per bucket (RFC 4180 quoting, ``\\r\\n`` line ends, as the csv module writes)."""
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS if extras is None else EXTRA_COLUMNS)
     for row in rows:
-        writer.writerow(csv_record(row))
+        writer.writerow(csv_record(row, extras))
 
 
 def csv_text(rows: Iterable[BucketRow]) -> str:
@@ -153,7 +189,8 @@ def csv_text(rows: Iterable[BucketRow]) -> str:
     return buffer.getvalue()
 
 
-CSV_COLUMNS: tuple[str, ...] = _columns()
+CSV_COLUMNS: tuple[str, ...] = csv_columns()
+EXTRA_COLUMNS: tuple[str, ...] = csv_columns(extras=True)
 
 
 # --------------------------------------------------------------------------- files

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from dashboard.core.export import Extras
 from dashboard.core.protocol import BucketRow, LoadProgress, LoadSpec, Snapshot
 from limiter.config import BucketConfig
 
@@ -126,11 +127,12 @@ class LoadStopRequested(Message):
 class ExportRequested(Message):
     """Write the table's rows (all those the view lets through, in its order) to a new CSV or JSON file."""
 
-    def __init__(self, kind: str, rows: list[BucketRow], about: dict[str, object]) -> None:
+    def __init__(self, kind: str, rows: list[BucketRow], about: dict[str, object], extras: Extras | None = None) -> None:
         super().__init__()
         self.kind = kind  # "csv" | "json"
         self.rows = rows
         self.about = about  # what the view was (filter, sort, window): the JSON document's other fields
+        self.extras = extras  # the rows' window counts and alerts, taken when asked (the file is written in a thread)
 
 
 class ScreenshotRequested(Message):

@@ -57,11 +57,11 @@ class ViewsControl(App[None]):
     # ---- exports
 
     def on_export_requested(self, message: msg.ExportRequested) -> None:
-        rows, about = message.rows, message.about
+        rows, about, extras = message.rows, message.about, message.extras
         if message.kind == "csv":
-            self._export("CSV", ".csv", len(rows), lambda out: export.write_csv(rows, out))
+            self._export("CSV", ".csv", len(rows), lambda out: export.write_csv(rows, out, extras=extras))
         else:
-            self._export("JSON", ".json", len(rows), lambda out: export.write_json(rows, out, **about))
+            self._export("JSON", ".json", len(rows), lambda out: export.write_json(rows, out, extras=extras, **about))
 
     def on_screenshot_requested(self, message: msg.ScreenshotRequested) -> None:
         svg = self.export_screenshot()  # now, before the notification below covers a corner

@@ -22,7 +22,7 @@ from dashboard.tui.graph_series import series_of, span_of
 from dashboard.tui.notices import outside_changes
 from dashboard.tui.screens.audit import AuditScreen
 from dashboard.tui.screens.bucket_detail import BucketDetailScreen
-from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, status_of, table_titles, view_about
+from dashboard.tui.screens.dashboard_look import DASHBOARD_CSS, bucket_details, export_extras, status_of, table_titles, view_about
 from dashboard.tui.screens.dashboard_writes import WriteActions
 from dashboard.tui.screens.help import open_help
 from dashboard.tui.state import Change, TuiState
@@ -314,10 +314,12 @@ class DashboardScreen(WriteActions):
         self.table.next_window()
 
     def action_export_csv(self) -> None:
-        self.post_message(msg.ExportRequested("csv", self.table.matching_rows(), view_about(self.table)))
+        rows = self.table.matching_rows()
+        self.post_message(msg.ExportRequested("csv", rows, view_about(self.table), export_extras(self.state, rows)))
 
     def action_export_json(self) -> None:
-        self.post_message(msg.ExportRequested("json", self.table.matching_rows(), view_about(self.table)))
+        rows = self.table.matching_rows()
+        self.post_message(msg.ExportRequested("json", rows, view_about(self.table), export_extras(self.state, rows)))
 
     def action_screenshot(self) -> None:
         self.post_message(msg.ScreenshotRequested())

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.text import Text
 
+from dashboard.core.export import Extras
 from dashboard.core.protocol import BucketRow
 from dashboard.core.thresholds import Firing
 from dashboard.core.windows import WindowCount
@@ -116,6 +119,12 @@ def view_about(table: BucketTable) -> dict[str, object]:
     """What the table shows (filter, sort, view, window): the fields beside the rows of a JSON export."""
     return {"filter": table.pattern, "sort": table.sort_spec.column, "descending": table.sort_spec.descending,
             "top_throttled": table.top, "window_s": WINDOW_COLUMNS[table.window]}
+
+
+def export_extras(state: TuiState, rows: Sequence[BucketRow]) -> Extras:
+    """The rows' window counts and alerts as of now, for an export (read here: the file is written in a thread)."""
+    counts = {row.user: state.windows.counts(row.user) for row in rows}
+    return Extras(lambda user: counts.get(user, {}), dict(state.alerts))
 
 
 def windows_text(counts: dict[float, WindowCount]) -> str:

@@ -59,6 +59,8 @@ class Phase:
     delete_to: int | None = None
     what: str = ""
     quick: bool = False  # fewer key presses
+    screen: str = ""  # a key that opens a screen before the warm-up ("enter": the detail), left open while it polls
+    screen_cycles: int = 0  # after the measured window: open and close every screen this many times (a leak per visit)
 
 
 PHASES: tuple[Phase, ...] = (
@@ -70,9 +72,11 @@ PHASES: tuple[Phase, ...] = (
     Phase("20k-250ms", 20_000, 0.25, 60, what="the same at a 0.25 s poll: memory over many polls"),
     Phase("20k-paused", 20_000, 1.0, 15, paused=True, what="paused: no polls, CPU should be ~0"),
     Phase("20k-to-2k", 20_000, 1.0, 30, delete_to=2_000, keys=True, what="18,000 of 20,000 deleted under it; then keys"),
+    Phase("2k-detail", 2_000, 0.25, 60, screen="enter", what="the detail screen open over 2,000 buckets at 0.25 s: memory"),
+    Phase("2k-screens", 2_000, 1.0, 10, screen_cycles=60, what="every screen and form opened and closed 60 times"),
 )
 # --quick: a smoke run of the CPU, key and paused phases (growth needs the long ones).
-QUICK_SECONDS = {"13-250ms": 3, "2k-1s": 4, "2k-cursor": 2, "20k-1s": 4, "20k-paused": 3, "20k-to-2k": 6}
+QUICK_SECONDS = {"13-250ms": 3, "2k-1s": 4, "2k-cursor": 2, "20k-1s": 4, "20k-paused": 3, "20k-to-2k": 6, "2k-screens": 2}
 MIN_POLLS_FOR_GROWTH = 100  # fewer polls after warm-up say nothing about growth per 1,000
 
 
@@ -179,6 +183,11 @@ def report(results: list[dict[str, Any]]) -> str:
         keys = r.get("keys") or {}
         key_text = "  ".join(f"{k} {_ms(v)}" for k, v in keys.items() if k != "cursor")
         moves = r.get("cursor_moves")
+        visits = r.get("screen_cycles")
+        if visits:
+            key_text = (f"{visits['cycles']}x {visits['screens']} screens: RSS {visits['rss_before_mb']:.0f}→{visits['rss_after_mb']:.0f} MB, "
+                        f"{visits['blocks_per_cycle']:+.0f} blocks/cycle, widgets {visits['widgets_before']}→{visits['widgets_after']}, "
+                        f"watchers {visits['watchers_before']}→{visits['watchers_after']}")
         if moves:
             key_text = (f"{moves['moves']} moves: RSS {moves['rss_before_mb']:.0f}→{moves['rss_after_mb']:.0f} MB, "
                         f"watchers {moves['watchers_before']}→{moves['watchers_after']}, per move {_ms(keys.get('cursor'))}")
@@ -209,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     cols, rows = (int(v) for v in args.size.lower().split("x"))
     phases = [p for p in PHASES if p.name in args.phases]
     if args.quick:
-        phases = [replace(p, seconds=QUICK_SECONDS[p.name], cursor_moves=min(p.cursor_moves, 100), quick=True) for p in phases if p.name in QUICK_SECONDS]
+        phases = [replace(p, seconds=QUICK_SECONDS[p.name], cursor_moves=min(p.cursor_moves, 100), screen_cycles=min(p.screen_cycles, 5), quick=True)
+                  for p in phases if p.name in QUICK_SECONDS]
     phases = [replace(p, seconds=p.seconds * args.scale) for p in phases]
 
     from dashboard.embedded import EmbeddedRedis

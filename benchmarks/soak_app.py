@@ -165,6 +165,62 @@ def delete_most(url: str, prefix: str, keep: int) -> int:
         client.close()
 
 
+# Every screen and form an operator opens from the table, with the key that opens it (escape closes each).
+SCREENS = (("enter", "detail"), ("question_mark", "help"), ("a", "audit"), ("e", "edit form"), ("l", "load form"))
+
+
+async def open_screen(app: TbdashApp, pilot: Any, key: str) -> None:
+    """Press ``key`` and wait until a screen is pushed and has drawn (a worker it starts has run)."""
+    depth = len(app.screen_stack)
+    await pilot.press(key)
+    deadline = time.perf_counter() + KEY_TIMEOUT
+    while len(app.screen_stack) == depth:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the key {key!r} opened no screen")
+        await asyncio.sleep(0.005)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def close_screen(app: TbdashApp, pilot: Any) -> None:
+    depth = len(app.screen_stack)
+    await pilot.press("escape")
+    while len(app.screen_stack) >= depth:
+        await asyncio.sleep(0.005)
+    await pilot.pause()
+
+
+async def screen_cycles(app: TbdashApp, pilot: Any, cycles: int) -> dict[str, Any]:
+    """Open and close every screen ``cycles`` times: what each visit leaves behind, after a warm-up cycle.
+
+    Polling is paused meanwhile, so the figures are the visits' alone (history
+    rings still filling would count as growth; 2k-detail measures a screen
+    left open under polls)."""
+    if not app.paused:
+        await pilot.press("p")
+    for key, _ in SCREENS:  # the first visit builds caches (help text, CSS): not growth
+        await open_screen(app, pilot, key)
+        await close_screen(app, pilot)
+    before = Sample(app, collect=True)
+    for _ in range(cycles):
+        for key, _ in SCREENS:
+            await open_screen(app, pilot, key)
+            await close_screen(app, pilot)
+    after = Sample(app, collect=True)
+    await pilot.press("p")
+    return {
+        "cycles": cycles,
+        "screens": len(SCREENS),
+        "rss_before_mb": before.rss,
+        "rss_after_mb": after.rss,
+        "blocks_per_cycle": (after.blocks - before.blocks) / max(1, cycles),
+        "widgets_before": before.dom["widgets"],
+        "widgets_after": after.dom["widgets"],
+        "watchers_before": before.dom["watchers"],
+        "watchers_after": after.dom["watchers"],
+    }
+
+
 async def run(phase: dict[str, Any]) -> dict[str, Any]:
     url, interval, seconds = phase["url"], float(phase["interval"]), float(phase["seconds"])
     client = redis.asyncio.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
@@ -189,6 +245,8 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
             result["deleted"] = delete_most(url, phase.get("prefix", "token_bucket"), int(phase["delete_to"]))
         if phase.get("paused"):
             await pilot.press("p")
+        if phase.get("screen"):  # polls go on under it: the screen's per-poll work is what is measured
+            await open_screen(app, pilot, phase["screen"])
 
         # Warm-up: until the history rings are full (they grow until then, bounded), or half the phase.
         warm_until = time.perf_counter() + max(0.5 * seconds, 2 * interval)
@@ -226,6 +284,10 @@ async def run(phase: dict[str, Any]) -> dict[str, Any]:
                 "watchers_before": before_moves.dom["watchers"],
                 "watchers_after": after_moves.dom["watchers"],
             }
+        if phase.get("screen"):
+            await close_screen(app, pilot)
+        if phase.get("screen_cycles"):
+            result["screen_cycles"] = await screen_cycles(app, pilot, int(phase["screen_cycles"]))
         if phase.get("keys"):
             if app.paused:
                 await pilot.press("p")

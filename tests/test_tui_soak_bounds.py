@@ -136,3 +136,37 @@ async def test_a_poll_that_changes_only_figures_lays_nothing_out_again(redis_url
             limiter.try_acquire(f"user_{r}")  # figures change, no bucket comes or goes
             await poll(app, pilot)
         assert layouts == [], layouts
+
+
+async def test_screens_opened_and_closed_leave_no_render_caches_behind(redis_url: str, limiter: RedisLimiter) -> None:
+    # Textual 8's `StylesCache.get_inner_outer` is an lru_cache(1024) on an instance method: it kept the
+    # styles cache (and every line it had rendered) of up to 1,024 widgets long gone, screens and all
+    # (Textualize/textual#6665). Seen in the soak: the detail screen opened 100 times, +40 MB, then flat.
+    from textual._styles_cache import StylesCache
+
+    for user in ("alice", "bob"):
+        limiter.try_acquire(user)
+
+    def caches() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, StylesCache))
+
+    async with dashboard(redis_url, size=(160, 45)) as (app, pilot):
+        for key in ("enter", "question_mark", "a", "e", "l"):  # each screen once: what stays is the live widgets'
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+        before = caches()
+        for _ in range(10):
+            for key in ("enter", "question_mark", "a", "e", "l"):
+                await pilot.press(key)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                assert len(app.screen_stack) == 2, key  # the screen opened (and drew)
+                await pilot.press("escape")
+                await pilot.pause()
+                assert len(app.screen_stack) == 1, key
+        after = caches()
+        assert after - before <= 5, f"{after - before} styles caches of closed screens are still held"

@@ -36,8 +36,11 @@ from dashboard.tui.screens.dashboard import DashboardScreen
 from dashboard.tui.screens.help import open_help
 from dashboard.tui.load_control import LoadControl
 from dashboard.tui.state import Change, LoadRun, StateView, TuiState, load_fraction
+from dashboard.tui import textual_fixes
 from dashboard.tui.views_control import ViewsControl
 from limiter.config import BucketConfig
+
+textual_fixes.apply()
 
 __all__ = ["LoadRun", "TbdashApp", "load_fraction"]  # (LoadRun and load_fraction live in state.py)
 

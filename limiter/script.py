@@ -95,7 +95,7 @@ class RequestIds:
 
 def unsure_keys(calls: Sequence[Call], todo: Sequence[int]) -> list[str]:
     """The keys with more than one unanswered acquire: their ``req`` field is read before a retry."""
-    counts = Counter(calls[i][0] for i in todo if _is_acquire(calls[i][1]))
+    counts = Counter(calls[i][0] for i in todo if is_acquire(calls[i][1]))
     return [key for key, count in counts.items() if count > 1]
 
 
@@ -106,12 +106,12 @@ def retry_plan(calls: Sequence[Call], todo: Sequence[int], last: Mapping[str, ob
     of `unsure_keys`; None after a timeout. The calls not in ``todo`` were answered.
     """
     if last is None:
-        withheld = {i for i in todo if _is_acquire(calls[i][1])}
+        withheld = {i for i in todo if is_acquire(calls[i][1])}
     else:
         pending, withheld = set(todo), set()
         for key, field in last.items():
             last_id = _text(field).split(" ", 1)[0] if field is not None else None
-            acquires = [i for i, (k, args) in enumerate(calls) if k == key and _is_acquire(args)]
+            acquires = [i for i, (k, args) in enumerate(calls) if k == key and is_acquire(args)]
             unanswered = [i for i in acquires if i in pending]
             ids = [_text(calls[i][1][3]) for i in unanswered]
             if last_id in ids:
@@ -121,7 +121,8 @@ def retry_plan(calls: Sequence[Call], todo: Sequence[int], last: Mapping[str, ob
     return [i for i in todo if i not in withheld], [i for i in todo if i in withheld]
 
 
-def _is_acquire(args: tuple[object, ...]) -> bool:
+def is_acquire(args: tuple[object, ...]) -> bool:
+    """Whether a call's ARGV is an acquire with a request id."""
     return len(args) > 3 and args[0] in (b"acquire", "acquire") and args[3] not in ("", b"")
 
 

@@ -14,8 +14,9 @@ the limiter does not use that path:
   client's retries. Every wait is capped by what is left of the deadline:
   waiting for a free connection, connecting (``socket_connect_timeout``),
   the handshake and the replies (``socket_timeout``). One retry, and only if
-  time is left: the script's request id makes it safe (never a double debit;
-  of a broken batch, only what cannot run twice is sent again: `prepare_retry`).
+  time is left: the script's request id makes it safe (never a double debit:
+  an acquire that timed out is not sent again, and of a broken batch only what
+  cannot run twice is: `prepare_retry`).
 - **Cluster**: limiter/cluster_calls.py.
 - Anything else (`ClientCalls`): the client's own commands, as they are.
 
@@ -212,9 +213,11 @@ class OwnConnections:
         keep = True
         try:
             for attempt in (0, 1):
+                sent = False
                 try:
                     self._connect(conn, deadline, seconds)
                     command = ("EVALSHA", script.SHA, 1, key, *args, *first) if attempt == 0 else ("EVALSHA", script.SHA, 1, key, *args)
+                    sent = True
                     conn.send_packed_command((resp.pack(command),), check_health=False)
                     reply = read_reply(conn, deadline, seconds, self._socket_timeout)
                     if isinstance(reply, rexc.NoScriptError):
@@ -228,10 +231,11 @@ class OwnConnections:
                     return reply
                 except (rexc.AuthenticationError, rexc.AuthorizationError):
                     raise  # Redis answered: a misconfiguration, not an outage (never retried)
-                except BROKEN:
+                except BROKEN as exc:
                     conn.disconnect()
                     left = left_of(deadline)
-                    if attempt == 1 or (left is not None and left <= 0):
+                    # A sent acquire that timed out may still run: its retry could run first (see script.retry_plan).
+                    if attempt == 1 or (left is not None and left <= 0) or (sent and timed_out(exc) and script.is_acquire(args)):
                         self.health.unreachable = True
                         raise
         except (rexc.RedisError, OSError):
@@ -254,8 +258,10 @@ class OwnConnections:
         broken: BaseException | None = None
         try:
             for attempt in (0, 1):
+                connected = False
                 try:
                     self._connect(conn, deadline, seconds)
+                    connected = True
                     if broken is not None:
                         prepare_retry(conn, calls, replies, todo, broken, deadline, seconds, self._socket_timeout)
                     run_batch(conn, calls, first if attempt == 0 else (), replies, todo, deadline, seconds, self._socket_timeout)
@@ -265,7 +271,8 @@ class OwnConnections:
                     raise  # Redis answered: a misconfiguration, not an outage (never retried)
                 except BROKEN as exc:
                     conn.disconnect()
-                    broken = exc
+                    if connected:  # (a connect that failed sent nothing: nothing to sort out)
+                        broken = exc
                     left = left_of(deadline)
                     if attempt == 1 or (left is not None and left <= 0):
                         self.health.unreachable = True

@@ -294,6 +294,20 @@ def test_a_batch_that_timed_out_never_sends_again_what_the_server_may_still_run(
     client.close()
 
 
+def test_an_acquire_that_timed_out_is_not_sent_again(redis_client, proxy):
+    """One acquire, held back until after its client gave up: a retry would run first, then the late copy again."""
+    client = redis.Redis(host=proxy.host, port=proxy.port, socket_timeout=1.0, socket_connect_timeout=5)
+    lim = RedisLimiter(client, default=MANY, on_error="raise", deadline=60)
+    proxy.cut(run=0, answer=0, close=False)
+    with pytest.raises(RedisUnavailable):
+        lim.try_acquire("late")
+    proxy.release_held()  # the server reads the old connection now: the acquire runs, once
+    assert RedisLimiter(redis_client, default=MANY).peek("late").granted == 1
+    assert lim.try_acquire("late").remaining == 10**6 - 2  # the limiter goes on on a new connection
+    lim.close()
+    client.close()
+
+
 async def test_an_async_batch_cut_after_the_server_ran_part_of_it_is_debited_once(redis_client, proxy):
     """One lane (a pool of one connection): its pipeline of 256 breaks after the server ran 100, 60 answered."""
     client = redis.asyncio.Redis(host=proxy.host, port=proxy.port, socket_timeout=5, socket_connect_timeout=5, max_connections=1)

@@ -87,10 +87,12 @@ class RequestIds:
 # - on a connection the server closed (it runs nothing more of it), a bucket's one unanswered
 #   acquire is sent again, whether it ran or not (README: a caller that wrote the bucket in
 #   between makes it a double debit);
-# - a bucket with several is asked first. Its ``req`` names one of them: those before it ran
-#   and are not sent again (their answers are lost: ``on_error`` answers them), it and those
-#   after it are. It names one answered before the break: none of them ran, all are sent
-#   again. Anything else (another caller wrote the bucket since): none is sent again.
+# - a bucket with several is asked first. Its ``req`` names one of them: it and those before
+#   it ran and are not sent again (their answers are lost: ``on_error`` answers them), those
+#   after it are (they did not run, so another writer in the meantime changes nothing; the
+#   one named would be a replay only if nobody wrote the bucket between the question and the
+#   retry). It names one answered before the break: none of them ran, all are sent again.
+#   Anything else (another caller or lane wrote the bucket since): none is sent again.
 
 
 def unsure_keys(calls: Sequence[Call], todo: Sequence[int]) -> list[str]:
@@ -115,7 +117,7 @@ def retry_plan(calls: Sequence[Call], todo: Sequence[int], last: Mapping[str, ob
             unanswered = [i for i in acquires if i in pending]
             ids = [_text(calls[i][1][3]) for i in unanswered]
             if last_id in ids:
-                withheld.update(unanswered[: ids.index(last_id)])
+                withheld.update(unanswered[: ids.index(last_id) + 1])
             elif last_id not in {_text(calls[i][1][3]) for i in acquires if i not in pending}:
                 withheld.update(unanswered)
     return [i for i in todo if i not in withheld], [i for i in todo if i in withheld]

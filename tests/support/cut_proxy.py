@@ -8,7 +8,9 @@ when the server dropped it), or hangs (the client times out) with the rest
 held back, to reach the server on the old connection when the test calls
 `CutProxy.release_held` (a server still reading a connection its client gave
 up on). Every other connection, the limiter's retry included, is relayed as
-it is.
+it is; ``before_answer`` runs once the server answered an HMGET (the limiter
+asking a bucket what ran) and before the client gets that answer, so another
+caller can write the bucket between the question and the retry.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -47,6 +50,7 @@ class Cut:
     close: bool
     owner: socket.socket | None = None  # the client connection it applies to
     upstream: socket.socket | None = None  # that connection's own to the server
+    before_answer: Callable[[], None] | None = None
     forwarded: int = 0  # EVALSHAs the server got
     ran: int = 0  # EVALSHA replies the server sent
     held: list[bytes] = field(default_factory=list)  # commands not sent yet
@@ -59,13 +63,13 @@ class CutProxy:
         self.host, self.port = self._listener.getsockname()[:2]
         self._changed = threading.Condition()
         self._cut: Cut | None = None
-        self._sent: dict[socket.socket, deque[bool]] = {}  # per server connection: is each command in flight an EVALSHA
+        self._sent: dict[socket.socket, deque[bytes]] = {}  # per server connection: the name of each command in flight
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut(self, run: int, answer: int, *, close: bool = True) -> Cut:
+    def cut(self, run: int, answer: int, *, close: bool = True, before_answer: Callable[[], None] | None = None) -> Cut:
         """Break the next connection that sends EVALSHAs, as the module docstring says."""
         with self._changed:
-            self._cut = Cut(run, answer, close)
+            self._cut = Cut(run, answer, close, before_answer=before_answer)
             return self._cut
 
     def release_held(self, timeout: float = 30.0) -> None:
@@ -74,9 +78,9 @@ class CutProxy:
             cut = self._cut
             assert cut is not None and not cut.close and cut.upstream is not None
             held, cut.held = cut.held, []
-            kinds = [is_evalsha(command) for command in held]
-            cut.forwarded += sum(kinds)
-            self._sent[cut.upstream].extend(kinds)
+            names = [name_of(command) for command in held]
+            cut.forwarded += names.count(b"EVALSHA")
+            self._sent[cut.upstream].extend(names)
             cut.upstream.sendall(b"".join(held))
             answered = self._changed.wait_for(lambda: not self._sent[cut.upstream], timeout)  # type: ignore[index]
         _close(cut.upstream)
@@ -116,7 +120,8 @@ class CutProxy:
 
     def _hold(self, command: bytes, client: socket.socket, upstream: socket.socket) -> bool:
         """Whether ``command`` is held back; if not, it is counted as sent (under the lock)."""
-        evalsha = is_evalsha(command)
+        name = name_of(command)
+        evalsha = name == b"EVALSHA"
         cut = self._cut
         if evalsha and cut is not None and cut.owner is None:
             cut.owner, cut.upstream = client, upstream
@@ -125,7 +130,7 @@ class CutProxy:
                 cut.held.append(command)
                 return True
             cut.forwarded += evalsha
-        self._sent[upstream].append(evalsha)
+        self._sent[upstream].append(name)
         return False
 
     def _replies(self, client: socket.socket, upstream: socket.socket) -> None:
@@ -138,10 +143,14 @@ class CutProxy:
                 mine = cut is not None and cut.owner is client
                 while (end := resp_end(buf, pos)) is not None:
                     reply, pos = bytes(buf[pos:end]), end
-                    if self._sent[upstream].popleft() and mine:
+                    name = self._sent[upstream].popleft()
+                    if name == b"EVALSHA" and mine:
                         cut.ran += 1  # type: ignore[union-attr]
                         if cut.ran > cut.answer:  # type: ignore[union-attr]
                             continue  # run, not answered
+                    if name == b"HMGET" and cut is not None and cut.before_answer is not None:
+                        cut.before_answer()
+                        cut.before_answer = None
                     out += reply
                 self._changed.notify_all()
                 broken = mine and cut.close and cut.forwarded >= cut.run and cut.ran >= cut.run  # type: ignore[union-attr]
@@ -157,8 +166,8 @@ class CutProxy:
         _close(client)
 
 
-def is_evalsha(command: bytes) -> bool:
-    return command.split(b"\r\n", 3)[2].upper() == b"EVALSHA"
+def name_of(command: bytes) -> bytes:
+    return command.split(b"\r\n", 3)[2].upper()
 
 
 def _recv(sock: socket.socket) -> bytes:

@@ -40,7 +40,7 @@ from limiter import resp, script
 from limiter.script import Call
 from limiter.deadline import pool_size
 from limiter.errors import PoolExhausted
-from limiter.sync_calls import NOSCRIPT_ROUNDS
+from limiter.sync_calls import NOSCRIPT_ROUNDS, fail_unsent, field_of, timed_out
 
 LANES = 2  # pipelines in flight at once: one can be sent while the other's replies are read
 BATCH = 256  # calls per pipeline at most, so one caller's burst cannot hold the server long
@@ -209,12 +209,15 @@ class AsyncCalls:
         pool = self._client.connection_pool
         replies: list[Any] = [None] * len(batch)
         todo = list(range(len(batch)))
+        broken: BaseException | None = None  # what broke the first attempt
         for attempt in (0, 1):
             conn = await self._connection(pool, batch)
             if conn is None:
                 return None
             done = False
             try:
+                if broken is not None:
+                    await self._prepare_retry(conn, batch, todo, replies, broken)
                 await self._exchange(conn, batch, todo, replies, attempt == 0)
                 done = True
                 return replies
@@ -222,12 +225,12 @@ class AsyncCalls:
                 done = True  # Redis answered: the connection is fine
                 raise
             except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-                if attempt == 1:
-                    if len(todo) == len(batch):
-                        raise
-                    for i in todo:  # those answered keep their answers: they took effect
-                        replies[i] = exc
+                if broken is not None:  # the retry failed too
+                    if all(reply is None or reply is broken or isinstance(reply, rexc.NoScriptError) for reply in replies):
+                        raise  # nothing was answered
+                    fail_unsent(replies, todo, exc)
                     return replies
+                broken = exc
             finally:
                 if not done:
                     await conn.disconnect(nowait=True)  # a reply may still be on its way: never reuse the socket
@@ -258,6 +261,22 @@ class AsyncCalls:
             for i in again:
                 replies[i] = await _reply(conn, read_timeout)
                 todo.pop(0)
+
+    async def _prepare_retry(self, conn: Any, batch: list[_Queued], todo: list[int], replies: list[Any], broken: BaseException) -> None:
+        """Before ``todo`` is sent again: drop from it the acquires that may have run (as `limiter.sync_calls.prepare_retry`)."""
+        calls = [(q.command[3], q.command[4:]) for q in batch]
+        last = None
+        if not timed_out(broken):
+            keys = script.unsure_keys(calls, todo)  # type: ignore[arg-type]
+            if not keys:
+                return
+            await conn.send_packed_command(resp.pack_many(("HMGET", key, "req") for key in keys), check_health=False)
+            read_timeout = math.inf if self.deadline is not None else None
+            last = {key: field_of(await _reply(conn, read_timeout)) for key in keys}
+        again, withheld = script.retry_plan(calls, todo, last)  # type: ignore[arg-type]
+        for i in withheld:
+            replies[i] = broken
+        todo[:] = again
 
     async def _connection(self, pool: Any, batch: list[_Queued]) -> Any:
         pause = 0.001

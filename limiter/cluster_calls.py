@@ -21,7 +21,7 @@ from limiter import script
 from limiter.deadline import pool_size
 from limiter.errors import PoolExhausted
 from limiter.script import Call
-from limiter.sync_calls import BROKEN, Health, left_of, out_of_time, run_batch, until
+from limiter.sync_calls import BROKEN, Health, fail_unsent, left_of, out_of_time, prepare_retry, run_batch, until
 
 MOVED = (rexc.MovedError, rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
 
@@ -82,10 +82,13 @@ class ClusterCalls:
         """The calls ``indices`` in one pipeline to ``node``; one retry of the unanswered ones."""
         pool = self._client.get_redis_connection(node).connection_pool
         todo = list(indices)
+        broken: BaseException | None = None
         for attempt in (0, 1):
             conn = self._connection(pool, deadline)
             keep = True
             try:
+                if broken is not None:
+                    prepare_retry(conn, calls, replies, todo, broken, deadline, self.seconds, conn.socket_timeout)
                 run_batch(conn, calls, first if attempt == 0 else (), replies, todo, deadline, self.seconds,
                           conn.socket_timeout)
                 self.health.unreachable = False
@@ -94,11 +97,11 @@ class ClusterCalls:
                 raise
             except BROKEN as exc:
                 conn.disconnect()
+                broken = exc
                 left = left_of(deadline)
                 if attempt == 1 or (left is not None and left <= 0):
                     self.health.unreachable = True
-                    for i in todo:  # those answered keep their answers: they took effect
-                        replies[i] = exc
+                    fail_unsent(replies, todo, exc)
                     return
             except BaseException:
                 keep = False

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from collections import Counter
 from importlib import resources
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 from redis import exceptions as rexc
 
@@ -73,6 +74,58 @@ class RequestIds:
 
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter):x}"
+
+
+# -- sending a broken pipeline's calls again -------------------------------------------------
+#
+# The server runs a pipeline's calls in order. When the connection breaks, any first few of
+# the unanswered ones may have run. An acquire sent again with its request id is answered as
+# a replay only if it was the last to run on its bucket (the script remembers one request id
+# per bucket, in its ``req`` field), so of the unanswered acquires:
+# - after a timeout, none is sent again: the server may still be reading the old connection,
+#   and a first copy (sent with FRESH) that runs after its retry is debited again;
+# - on a connection the server closed (it runs nothing more of it), a bucket's one unanswered
+#   acquire is sent again, whether it ran or not (README: a caller that wrote the bucket in
+#   between makes it a double debit);
+# - a bucket with several is asked first. Its ``req`` names one of them: it and those before
+#   it ran and are not sent again (their answers are lost: ``on_error`` answers them), those
+#   after it are (they did not run, so another writer in the meantime changes nothing; the
+#   one named would be a replay only if nobody wrote the bucket between the question and the
+#   retry). It names one answered before the break: none of them ran, all are sent again.
+#   Anything else (another caller or lane wrote the bucket since): none is sent again.
+
+
+def unsure_keys(calls: Sequence[Call], todo: Sequence[int]) -> list[str]:
+    """The keys with more than one unanswered acquire: their ``req`` field is read before a retry."""
+    counts = Counter(calls[i][0] for i in todo if is_acquire(calls[i][1]))
+    return [key for key, count in counts.items() if count > 1]
+
+
+def retry_plan(calls: Sequence[Call], todo: Sequence[int], last: Mapping[str, object] | None) -> tuple[list[int], list[int]]:
+    """The unanswered calls (``todo``) to send again, and those not to, by the rules above.
+
+    ``last``: the ``req`` field (``"<request id> <allowed> <wait_us>..."`` or None) of each key
+    of `unsure_keys`; None after a timeout. The calls not in ``todo`` were answered.
+    """
+    if last is None:
+        withheld = {i for i in todo if is_acquire(calls[i][1])}
+    else:
+        pending, withheld = set(todo), set()
+        for key, field in last.items():
+            last_id = _text(field).split(" ", 1)[0] if field is not None else None
+            acquires = [i for i, (k, args) in enumerate(calls) if k == key and is_acquire(args)]
+            unanswered = [i for i in acquires if i in pending]
+            ids = [_text(calls[i][1][3]) for i in unanswered]
+            if last_id in ids:
+                withheld.update(unanswered[: ids.index(last_id) + 1])
+            elif last_id not in {_text(calls[i][1][3]) for i in acquires if i not in pending}:
+                withheld.update(unanswered)
+    return [i for i in todo if i not in withheld], [i for i in todo if i in withheld]
+
+
+def is_acquire(args: tuple[object, ...]) -> bool:
+    """Whether a call's ARGV is an acquire with a request id."""
+    return len(args) > 3 and args[0] in (b"acquire", "acquire") and args[3] not in ("", b"")
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -14,7 +14,9 @@ the limiter does not use that path:
   client's retries. Every wait is capped by what is left of the deadline:
   waiting for a free connection, connecting (``socket_connect_timeout``),
   the handshake and the replies (``socket_timeout``). One retry, and only if
-  time is left: the script's request id makes it safe (never a double debit).
+  time is left: the script's request id makes it safe (never a double debit:
+  an acquire that timed out is not sent again, and of a broken batch only what
+  cannot run twice is: `prepare_retry`).
 - **Cluster**: limiter/cluster_calls.py.
 - Anything else (`ClientCalls`): the client's own commands, as they are.
 
@@ -132,6 +134,54 @@ def run_batch(
             todo.pop(0)
 
 
+def prepare_retry(
+    conn: Any,
+    calls: Sequence[Call],
+    replies: list[Any],
+    todo: list[int],
+    broken: BaseException,
+    deadline: float | None,
+    seconds: float | None,
+    socket_timeout: float | None,
+) -> None:
+    """Before ``todo`` is sent again on ``conn``: drop from it the acquires that may have run (`script.retry_plan`).
+
+    Their reply is ``broken``, the error that lost their answers.
+    """
+    last = None  # after a timeout: the server may still be running them, nothing to ask
+    if not timed_out(broken):
+        keys = script.unsure_keys(calls, todo)
+        if not keys:
+            return
+        conn.send_packed_command((resp.pack_many(("HMGET", key, "req") for key in keys),), check_health=False)
+        last = {key: field_of(read_reply(conn, deadline, seconds, socket_timeout)) for key in keys}
+    again, withheld = script.retry_plan(calls, todo, last)
+    for i in withheld:
+        replies[i] = broken
+    todo[:] = again
+
+
+def timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, (rexc.TimeoutError, TimeoutError))
+
+
+def field_of(reply: Any) -> Any:
+    """The one field of an HMGET reply; None for an error (a key of another type: its acquires fail anyway)."""
+    return reply[0] if isinstance(reply, list) else None
+
+
+def fail_unsent(replies: list[Any], todo: list[int], exc: BaseException) -> None:
+    """The calls of a pipeline given up: the unanswered and those answered NOSCRIPT (nothing ran) get ``exc``.
+
+    Those answered keep their answers: they took effect.
+    """
+    for i in todo:
+        replies[i] = exc
+    for i, reply in enumerate(replies):
+        if isinstance(reply, rexc.NoScriptError):
+            replies[i] = exc
+
+
 class OwnConnections:
     """The limiter's own connections to one server, made from a client's pool settings."""
 
@@ -163,9 +213,11 @@ class OwnConnections:
         keep = True
         try:
             for attempt in (0, 1):
+                sent = False
                 try:
                     self._connect(conn, deadline, seconds)
                     command = ("EVALSHA", script.SHA, 1, key, *args, *first) if attempt == 0 else ("EVALSHA", script.SHA, 1, key, *args)
+                    sent = True
                     conn.send_packed_command((resp.pack(command),), check_health=False)
                     reply = read_reply(conn, deadline, seconds, self._socket_timeout)
                     if isinstance(reply, rexc.NoScriptError):
@@ -179,10 +231,11 @@ class OwnConnections:
                     return reply
                 except (rexc.AuthenticationError, rexc.AuthorizationError):
                     raise  # Redis answered: a misconfiguration, not an outage (never retried)
-                except BROKEN:
+                except BROKEN as exc:
                     conn.disconnect()
                     left = left_of(deadline)
-                    if attempt == 1 or (left is not None and left <= 0):
+                    # A sent acquire that timed out may still run: its retry could run first (see script.retry_plan).
+                    if attempt == 1 or (left is not None and left <= 0) or (sent and timed_out(exc) and script.is_acquire(args)):
                         self.health.unreachable = True
                         raise
         except (rexc.RedisError, OSError):
@@ -202,10 +255,15 @@ class OwnConnections:
         replies: list[Any] = [None] * len(calls)
         todo = list(range(len(calls)))
         keep = True
+        broken: BaseException | None = None
         try:
             for attempt in (0, 1):
+                connected = False
                 try:
                     self._connect(conn, deadline, seconds)
+                    connected = True
+                    if broken is not None:
+                        prepare_retry(conn, calls, replies, todo, broken, deadline, seconds, self._socket_timeout)
                     run_batch(conn, calls, first if attempt == 0 else (), replies, todo, deadline, seconds, self._socket_timeout)
                     self.health.unreachable = False
                     return replies
@@ -213,11 +271,12 @@ class OwnConnections:
                     raise  # Redis answered: a misconfiguration, not an outage (never retried)
                 except BROKEN as exc:
                     conn.disconnect()
+                    if connected:  # (a connect that failed sent nothing: nothing to sort out)
+                        broken = exc
                     left = left_of(deadline)
                     if attempt == 1 or (left is not None and left <= 0):
                         self.health.unreachable = True
-                        for i in todo:  # those answered keep their answers: they took effect
-                            replies[i] = exc
+                        fail_unsent(replies, todo, exc)
                         return replies
         except (rexc.RedisError, OSError):
             raise

@@ -4,6 +4,12 @@
 given), reads its output on a thread into `raw` (the exact bytes a terminal
 would get) and into a `pyte` screen (what an operator would see). Tests send
 keys and wait for text to appear, never for a fixed time.
+
+The emulated terminal supports synchronized output (DEC mode 2026), as most
+modern terminals do: it answers the program's query for it, and what `text`
+shows is the screen as of the end of the last frame, never one half drawn (a
+frame of Textual's reaches the pty in several reads; between two of them the
+screen holds the new top over the old bottom).
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ KEYS = {
 }
 
 
+# Synchronized output: the program asks whether the terminal has it (DECRQM), then wraps each frame.
+SYNC = re.compile(rb"\x1b\[\?2026(\$p|h|l)")
+SYNC_PREFIXES = tuple(marker[:n] for marker in (b"\x1b[?2026$p", b"\x1b[?2026h", b"\x1b[?2026l") for n in range(1, len(marker)))
+SYNC_SUPPORTED = b"\x1b[?2026;2$y"  # DECRPM: the mode is known, and reset until a frame sets it
+
+
 class ScreenTimeout(AssertionError):
     """What was awaited did not appear; the message shows the screen as it was."""
 
@@ -55,6 +67,9 @@ class PtyProgram:
         self._lock = threading.Lock()
         self._screen = pyte.Screen(self.columns, self.lines)
         self._stream = pyte.ByteStream(self._screen)
+        self._held = b""  # the start of a mode-2026 sequence whose end has not been read yet
+        self._in_frame = False
+        self._shown: list[str] = []  # the screen as of the end of the last frame
         self._reader: threading.Thread | None = None
         self.titles: list[str] = []  # every window title the program set (OSC 0 / 2)
 
@@ -85,16 +100,42 @@ class PtyProgram:
                 return
             with self._lock:
                 self.raw += chunk
-                self._stream.feed(chunk)
+                self._feed(chunk)
                 title = self._screen.title
                 if title and (not self.titles or self.titles[-1] != title):
                     self.titles.append(title)
+
+    def _feed(self, chunk: bytes) -> None:
+        """Into the emulated screen, frame by frame (under the lock)."""
+        data = self._held + chunk
+        held = next((len(p) for p in sorted(SYNC_PREFIXES, key=len, reverse=True) if data.endswith(p)), 0)
+        data, self._held = data[: len(data) - held], data[len(data) - held :]
+        pos = 0
+        for marker in SYNC.finditer(data):
+            self._stream.feed(data[pos : marker.end()])
+            pos = marker.end()
+            kind = marker.group(1)
+            if kind == b"$p":
+                os.write(self.fd, SYNC_SUPPORTED)
+            elif kind == b"h":
+                self._in_frame = True
+            else:
+                self._in_frame = False
+                self._shown = self._display()
+        self._stream.feed(data[pos:])
+        if not self._in_frame:
+            self._shown = self._display()
+
+    def _display(self) -> list[str]:
+        return [line.rstrip() for line in self._screen.display]
 
     def resize(self, columns: int, lines: int) -> None:
         """A new window size: the kernel sends SIGWINCH to the program."""
         with self._lock:
             self.columns, self.lines = columns, lines
             self._screen.resize(lines, columns)
+            if not self._in_frame:
+                self._shown = self._display()
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
 
     def send(self, *keys: str | bytes) -> None:
@@ -145,9 +186,9 @@ class PtyProgram:
     # ------------------------------------------------------------------ reading
 
     def text(self) -> str:
-        """The screen as shown now, one line per terminal row."""
+        """The screen as shown now (as of the last complete frame), one line per terminal row."""
         with self._lock:
-            return "\n".join(line.rstrip() for line in self._screen.display)
+            return "\n".join(self._shown)
 
     def bytes_so_far(self) -> int:
         with self._lock:

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 import redis
@@ -32,6 +33,7 @@ from limiter import (
     script,
 )
 from limiter.model import Level
+from support.cut_proxy import CutProxy
 
 DEADLINE = 0.4
 BOUND = 2.0  # seconds: the deadline plus a wide margin for a busy machine
@@ -202,8 +204,13 @@ async def test_a_stopped_server_answers_each_async_acquire_of_the_batch_by_on_er
         await client.aclose()
 
 
-def test_a_batch_whose_connection_is_killed_is_sent_again_and_debited_once(redis_client, redis_server):
-    """CLIENT KILL while batches are in flight: the unanswered acquires are retried with their request ids."""
+def tally(decisions: list[Any]) -> tuple[int, int]:
+    """Allowed, and undecided (no answer: the acquire may or may not have run)."""
+    return sum(1 for d in decisions if d is not None and d.allowed), sum(1 for d in decisions if d is None)
+
+
+def test_a_batch_whose_connection_is_killed_is_debited_once(redis_client, redis_server):
+    """CLIENT KILL again and again while batches on one hot user are in flight: never a double debit."""
     lim = RedisLimiter(redis_client, default=BucketConfig(max_tokens=10**6, **FROZEN), on_error="raise")
     killer = redis_server.client()
     stop = threading.Event()
@@ -222,15 +229,127 @@ def test_a_batch_whose_connection_is_killed_is_sent_again_and_debited_once(redis
                 decisions = lim.try_acquire_many([("hot", 1)] * 500)
             except RedisUnavailable as exc:
                 decisions = exc.decisions  # type: ignore[attr-defined]
-            allowed += sum(1 for d in decisions if d is not None and d.allowed)
-            undecided += sum(1 for d in decisions if d is None)
+            a, u = tally(decisions)
+            allowed, undecided = allowed + a, undecided + u
     finally:
         stop.set()
         thread.join()
         killer.close()
-    granted = lim.peek("hot").granted
+    state = lim.peek("hot")
+    granted = state.granted if state is not None else 0  # (None: no acquire ever ran)
     assert allowed <= granted <= allowed + undecided  # every answer true, nothing debited twice
     lim.close()
+
+
+HOT = [f"hot-{i}" for i in range(3)]
+MANY = BucketConfig(max_tokens=10**6, **FROZEN)  # every acquire is granted: granted counts those that ran
+
+
+def hot_batch(n: int) -> list[tuple[str, int]]:
+    return [(HOT[i % 3], 1) for i in range(n)]
+
+
+@pytest.fixture
+def proxy(redis_server, redis_client) -> Any:
+    redis_client.script_load(script.SOURCE)  # no NOSCRIPT round: the pipelines are the acquires alone
+    relay = CutProxy(redis_server.host, redis_server.port)
+    yield relay
+    relay.close()
+
+
+def acquire_all(lim: RedisLimiter, batch: list[tuple[str, int]]) -> list[Any]:
+    try:
+        return lim.try_acquire_many(batch)
+    except RedisUnavailable as exc:
+        return exc.decisions  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_batch_cut_after_the_server_ran_part_of_it_sends_again_what_its_buckets_say_did_not_run(redis_client, proxy):
+    """The server ran 200 of 300 acquires on three users, the client got 120 answers, the connection closed."""
+    client = redis.Redis(host=proxy.host, port=proxy.port, socket_timeout=5, socket_connect_timeout=5)
+    lim = RedisLimiter(client, default=MANY, on_error="raise")
+    proxy.cut(run=200, answer=120)
+    decisions = acquire_all(lim, hot_batch(300))
+    granted = sum(s.granted for s in RedisLimiter(redis_client, default=MANY).peek_many(HOT))
+    # 120 answered; the 80 that ran unanswered are lost (debited once, undecided: the buckets name
+    # 197, 198 and 199 as the last that ran); the 100 after them are sent again.
+    assert tally(decisions) == (220, 80) and granted == 300
+    assert all(d is None for d in decisions[120:200]) and all(d is not None and d.allowed for d in decisions[200:])
+    lim.close()
+    client.close()
+
+
+def test_a_caller_writing_between_the_question_and_the_retry_changes_nothing(redis_client, proxy):
+    """Another service takes from each bucket after the limiter asked it what ran: the retry sends no acquire that ran."""
+    other = RedisLimiter(redis_client, default=MANY)
+    client = redis.Redis(host=proxy.host, port=proxy.port, socket_timeout=5, socket_connect_timeout=5)
+    lim = RedisLimiter(client, default=MANY, on_error="raise")
+    proxy.cut(run=200, answer=120, before_answer=lambda: [other.try_acquire(user) for user in HOT])
+    decisions = acquire_all(lim, hot_batch(300))
+    granted = sum(s.granted for s in other.peek_many(HOT)) - 3
+    assert tally(decisions) == (220, 80) and granted == 300  # (sending 197-199 again was a double debit here)
+    lim.close()
+    client.close()
+
+
+def test_a_batch_that_timed_out_never_sends_again_what_the_server_may_still_run(redis_client, proxy):
+    """The client gave up waiting while the server still had the pipeline's rest: it runs it after the retry."""
+    client = redis.Redis(host=proxy.host, port=proxy.port, socket_timeout=1.0, socket_connect_timeout=5)
+    lim = RedisLimiter(client, default=MANY, on_error="raise", deadline=60)
+    once = [f"once-{i}" for i in range(20)]
+    proxy.cut(run=200, answer=120, close=False)
+    decisions = acquire_all(lim, hot_batch(300) + [(user, 1) for user in once])
+    proxy.release_held()  # the old connection's other 100 hot acquires and the 20 single ones reach the server now
+    granted = sum(s.granted for s in RedisLimiter(redis_client, default=MANY).peek_many(HOT + once))
+    # None of the 200 unanswered is sent again: each ran once (80 before the timeout, 120 after it).
+    assert tally(decisions) == (120, 200) and granted == 320
+    lim.close()
+    client.close()
+
+
+def test_an_acquire_that_timed_out_is_not_sent_again(redis_client, proxy):
+    """One acquire, held back until after its client gave up: a retry would run first, then the late copy again."""
+    client = redis.Redis(host=proxy.host, port=proxy.port, socket_timeout=1.0, socket_connect_timeout=5)
+    lim = RedisLimiter(client, default=MANY, on_error="raise", deadline=60)
+    proxy.cut(run=0, answer=0, close=False)
+    with pytest.raises(RedisUnavailable):
+        lim.try_acquire("late")
+    proxy.release_held()  # the server reads the old connection now: the acquire runs, once
+    assert RedisLimiter(redis_client, default=MANY).peek("late").granted == 1
+    assert lim.try_acquire("late").remaining == 10**6 - 2  # the limiter goes on on a new connection
+    lim.close()
+    client.close()
+
+
+async def test_an_async_batch_cut_after_the_server_ran_part_of_it_is_debited_once(redis_client, proxy):
+    """One lane (a pool of one connection): its pipeline of 256 breaks after the server ran 100, 60 answered."""
+    client = redis.asyncio.Redis(host=proxy.host, port=proxy.port, socket_timeout=5, socket_connect_timeout=5, max_connections=1)
+    lim = AsyncRedisLimiter(client, default=MANY, on_error="raise")
+    proxy.cut(run=100, answer=60)
+    try:
+        decisions = await lim.try_acquire_many(hot_batch(300))
+    except RedisUnavailable as exc:
+        decisions = exc.decisions  # type: ignore[attr-defined]
+    granted = sum(s.granted for s in RedisLimiter(redis_client, default=MANY).peek_many(HOT))
+    assert tally(decisions) == (260, 40) and granted == 300  # 40 ran unanswered: lost; the rest sent again
+    assert all(d is None for d in decisions[60:100])
+    await client.aclose()
+
+
+async def test_async_lanes_on_the_same_users_cut_mid_pipeline_are_debited_once(redis_client, proxy):
+    """Two lanes write the same buckets: the broken one cannot tell which of its acquires ran, so sends none again."""
+    client = redis.asyncio.Redis(host=proxy.host, port=proxy.port, socket_timeout=5, socket_connect_timeout=5)
+    lim = AsyncRedisLimiter(client, default=MANY, on_error="raise")
+    proxy.cut(run=100, answer=60)
+    try:
+        decisions = await lim.try_acquire_many(hot_batch(300))
+    except RedisUnavailable as exc:
+        decisions = exc.decisions  # type: ignore[attr-defined]
+    allowed, undecided = tally(decisions)
+    granted = sum(s.granted for s in RedisLimiter(redis_client, default=MANY).peek_many(HOT))
+    assert allowed <= granted <= allowed + undecided  # nothing debited twice
+    assert 60 + 150 <= allowed and undecided <= 90  # the other lane's 150 and the 60 answers stand
+    await client.aclose()
 
 
 async def test_async_batches_match_the_sync_ones(async_redis_client, redis_client):

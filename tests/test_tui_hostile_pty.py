@@ -255,6 +255,7 @@ def test_hostile_ids_never_reach_the_terminal_raw_on_any_screen(hostile_url: str
         assert p.wait_exit() == 0
 
     raw = bytes(p.raw)
+    assert b"\x1b[?2026h" in raw  # synchronized output was in use: every screen read above was a whole frame
     for what, payload in FORBIDDEN.items():
         assert payload not in raw, f"{what} reached the terminal raw"
     oscs = set(re.findall(rb"\x1b\](\d*)", raw))

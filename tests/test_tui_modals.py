@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterator
 
 import pytest
 import redis
+from textual import events
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 from textual.widgets import Input, Static
 
 from dashboard.tui.screens.confirm import ConfirmModal
@@ -51,6 +54,44 @@ def column(shown: str, header: str) -> str:
     top = next(i for i, line in enumerate(lines) if header in line)
     start = lines[top].index(header)
     return "\n".join(line[start:] for line in lines[top + 1 :])
+
+
+def keys_at_once(app, *keys: str) -> None:
+    """Keys the way the terminal driver hands them over, with no wait between them (as Pilot's press has).
+
+    A fast typist's keys, or any keys on a loaded machine, reach the app together like this.
+    """
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def test_keys_typed_together_apply_in_their_order_in_a_form(redis_url: str, limiter: RedisLimiter) -> None:
+    """Backspaces then digits, tab, backspaces then digits: the digits stay, each in its field.
+
+    Textual ran an input's bound keys (backspace) only after they bubbled up to the app, and moved
+    the focus on tab only then: the digits typed after them were in first (Textual issue #6605), and
+    the keys after a tab went to the field it left. The hostile-id pty test saw this under load.
+    """
+    limiter.try_acquire("alice")
+    async with dashboard(redis_url) as (app, pilot):
+        await move_to(app, pilot, "alice")
+        await pilot.press("l")
+        modal = app.screen
+        assert isinstance(modal, LoadModal) and app.focused is modal.query_one("#rate", Input)
+        keys_at_once(app, *["backspace"] * 12, "4", "0", "tab", *["backspace"] * 12, "0", ".", "3")
+        await settle(app, pilot)
+        assert [modal.query_one(f"#{field}", Input).value for field in ("rate", "duration")] == ["40", "0.3"]
+        keys_at_once(app, "left", "left", "backspace", "1", "end", "5")
+        await settle(app, pilot)
+        assert modal.query_one("#duration", Input).value == "1.35"  # moved, deleted and typed where the cursor was
 
 
 # --------------------------------------------------------------------------- §3.2 a wrong value stays in view

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 import redis
-import redis.asyncio
 from textual.pilot import Pilot
 from textual.widgets import Button, Input
 
 from dashboard.core.backend import RedisBackend
-from dashboard.core.protocol import ConnectionInfo
 from dashboard.tui.app import TbdashApp
 from dashboard.tui.screens.confirm import ConfirmModal
 from dashboard.tui.screens.edit import EditBucketModal
@@ -30,16 +28,11 @@ from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.status_bar import StatusBar
 from dashboard.tui.widgets.token_graph import TokenGraph
 from limiter import BucketConfig, RedisLimiter
+from tui_support import backend_for as _backend  # (the same backend: one place for its timeouts)
 
 SLOW = 3600.0  # a refill interval no test outlives: levels stay exactly where a test put them
 DEFAULT = BucketConfig(max_tokens=10, burst=0, refill_count=1, refill_interval=SLOW)
 MUTATING_KEYS = {"l", "e", "x", "d", "u"}
-
-
-def _backend(url: str, **kwargs: Any) -> RedisBackend:
-    client = redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-    host = url.split("//", 1)[1].split("/", 1)[0]
-    return RedisBackend(client, default=DEFAULT, info=ConnectionInfo("standalone", host), who="tester@tbdash", **kwargs)
 
 
 @asynccontextmanager

@@ -18,10 +18,16 @@ from limiter import BucketConfig
 
 SLOW = 3600.0  # a refill interval no test outlives: levels stay exactly where a test put them
 DEFAULT = BucketConfig(max_tokens=10, burst=0, refill_count=1, refill_interval=SLOW)
+# Replies within 1 s: the outage tests (a paused server) wait that long for each poll to fail.
+# Connecting gets 10 s. The connect is timed on the app's event loop, which also draws the
+# first screen: on a loaded machine that took more than 1 s, the first poll failed ("timed out
+# while connecting") and the test saw an empty table. A stopped server refuses at once and a
+# paused one is still accepted by the kernel, so no test waits on this.
+REPLY_TIMEOUT, CONNECT_TIMEOUT = 1.0, 10.0
 
 
 def backend_for(url: str, **kwargs: Any) -> RedisBackend:
-    client = redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=REPLY_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
     host = url.split("//", 1)[1].split("/", 1)[0]
     return RedisBackend(client, default=DEFAULT, info=ConnectionInfo("standalone", host), who="tester@tbdash", **kwargs)
 

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping, TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
@@ -21,6 +22,7 @@ from textual.widgets import Input, Label, Static
 from dashboard.core.protocol import BucketRow, Snapshot
 from dashboard.tui import format as fmt
 from dashboard.tui.state import Change, TuiState
+from dashboard.tui.widgets.ordered_input import OrderedInput
 
 ResultT = TypeVar("ResultT")
 
@@ -107,6 +109,14 @@ class FormModal(ModalScreen[ResultT]):
     }
     """
 
+    # The focus moves as tab is read, before the keys after it are handed to a field: as a
+    # screen binding, tab ran only once it had bubbled up, and what came after it went to
+    # the field it left.
+    BINDINGS = [
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+    ]
+
     def __init__(self, state: TuiState, *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
         self.state = state
@@ -131,7 +141,7 @@ class FormModal(ModalScreen[ResultT]):
         """Label, input, and the hint (replaced by the error while the value is wrong)."""
         with Horizontal(classes="field"):
             yield Label(field)
-            yield Input(value, id=field, select_on_focus=True)
+            yield OrderedInput(value, id=field, select_on_focus=True)
             yield Static(hint, id=f"{field}-hint", classes="hint")
 
     def show_errors(self, fields: Iterable[str], errors: Mapping[str, str], hints: Mapping[str, str]) -> None:

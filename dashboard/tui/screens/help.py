@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from dashboard.tui import actions
+from dashboard.tui.widgets.ordered_input import OrderedInput
 
 HELP_FILE = Path(__file__).resolve().parent.parent / "help.md"
 
@@ -140,7 +141,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help") as scroll:
             scroll.border_title = "Help"
             scroll.border_subtitle = "/ searches · ↑ ↓ pgup pgdn scroll · escape closes"
-            yield Input(placeholder="/ search the help (keys, columns, states)", id="help-search")
+            yield OrderedInput(placeholder="/ search the help (keys, columns, states)", id="help-search")
             yield Static(help_document(read_only), id="help-text")
 
     def on_mount(self) -> None:

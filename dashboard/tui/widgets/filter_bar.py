@@ -7,8 +7,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
 
+from dashboard.tui.widgets.ordered_input import OrderedInput
 
-class FilterBar(Input):
+
+class FilterBar(OrderedInput):
     DEFAULT_CSS = """
     FilterBar {
         display: none;

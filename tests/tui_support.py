@@ -62,7 +62,7 @@ async def move_to(app: TbdashApp, pilot: Pilot, user: str) -> None:
     """Put the table's cursor on ``user``."""
     assert app.dashboard is not None
     table = app.dashboard.table
-    table.move_cursor(row=table.get_row_index(user))
+    table.move_cursor(row=table.row_index(user))
     await pilot.pause()
     assert table.current_user == user
 

@@ -12,7 +12,6 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from dashboard.core.protocol import Backend, BucketRow
 from dashboard.tui import actions
@@ -222,14 +221,14 @@ class DashboardScreen(WriteActions):
 
     # ------------------------------------------------------------------ events
 
-    @on(DataTable.RowHighlighted)
-    def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+    @on(BucketTable.RowHighlighted)
+    def _cursor_moved(self, event: BucketTable.RowHighlighted) -> None:
         self._title_table()
         self.render_graph()
         self.update_keys()
 
-    @on(DataTable.RowSelected)
-    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+    @on(BucketTable.RowSelected)
+    def _row_chosen(self, event: BucketTable.RowSelected) -> None:
         self.action_detail()  # enter (or a click) on a row: that bucket in detail
 
     @on(BucketTable.Sorted)

@@ -1,0 +1,458 @@
+"""A table drawn with Textual's line API: one cached strip per row, repainted only where it changed.
+
+Textual's DataTable renders every cell of a repainted line through Rich
+(Padding, Styled, render_lines; ~1 ms a line) and keys its caches on a
+counter that any update bumps. Here each row key keeps its cells' texts and
+their segments (`_Line`); a row whose texts are unchanged keeps its strip,
+and a changed cell re-renders alone. `render_line` returns the cached strip
+of the row at that position (the cursor and hover rows are the same
+segments with the cursor's style applied, cached too). The caller repaints
+what changed: `set_keys` refreshes the lines whose row moved, `refresh_visible`
+the lines on screen whose texts changed, never the whole widget.
+
+Rows are rendered lazily: `mark_stale` (new data) costs nothing; a stale row
+is rendered again (`row_cells`, the subclass's) when it is next on screen.
+Memory follows the rows held: a key no longer held loses its line.
+
+The header row stays on top; the look (cursor, hover, header) comes from the
+same component classes and theme variables as DataTable's, and cells are
+padded by one space each side as DataTable's ``cell_padding=1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+PADDING = 1  # cells of space each side of every column
+CURSOR, HOVER = 1, 2  # flags of a composed strip
+HEADER = object()  # the header's key among the lines
+
+
+@dataclass(eq=False, slots=True)
+class _Line:
+    """One row as drawn: its texts, each cell's segments (padded, unstyled by the table), composed strips."""
+
+    texts: list[Text]
+    cells: list[list[Segment]]
+    generation: int
+    strips: dict[int, Strip] = field(default_factory=dict)  # by CURSOR | HOVER flags
+
+
+def same_text(a: Text, b: Text) -> bool:
+    """Texts that draw the same (Rich's ``==`` ignores the base style)."""
+    return a.plain == b.plain and a.style == b.style and a.spans == b.spans and type(a) is type(b)
+
+
+class LineTable(ScrollView, can_focus=True):
+    """Rows of cells under a header; a row cursor. Subclasses give `row_cells` and the keys (`set_keys`)."""
+
+    COMPONENT_CLASSES = {
+        "datatable--cursor", "datatable--hover", "datatable--header", "datatable--header-hover",
+    }
+    # DataTable's rules (textual/widgets/_data_table.py), so the table looks the same in every theme.
+    DEFAULT_CSS = """
+    LineTable {
+        background: $surface;
+        color: $foreground;
+        height: auto;
+        max-height: 100%;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .datatable--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .datatable--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .datatable--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .datatable--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .datatable--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .datatable--header-hover {
+            background: $accent 30%;
+        }
+        & > .datatable--hover {
+            background: $block-hover-background;
+        }
+    }
+    """
+
+    BINDINGS: list[BindingType] = [
+        Binding("enter", "select_cursor", "Select", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first_row", "First row", show=False),
+        Binding("end", "last_row", "Last row", show=False),
+    ]
+
+    class RowHighlighted(Message):
+        """The cursor moved to another position."""
+
+        def __init__(self, table: LineTable, cursor_row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.cursor_row = cursor_row
+
+        @property
+        def control(self) -> LineTable:
+            return self.table
+
+    class RowSelected(Message):
+        """Enter, or a click on the cursor's row."""
+
+        def __init__(self, table: LineTable, cursor_row: int) -> None:
+            super().__init__()
+            self.table = table
+            self.cursor_row = cursor_row
+
+        @property
+        def control(self) -> LineTable:
+            return self.table
+
+    class HeaderSelected(Message):
+        """A click on a column's header."""
+
+        def __init__(self, table: LineTable, column: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+
+        @property
+        def control(self) -> LineTable:
+            return self.table
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._columns: tuple[str, ...] = ()
+        self._widths: tuple[int, ...] = ()  # content width of each column (padding not included)
+        self._labels: list[Text] = []
+        self._table_width = 0
+        self._keys: list[Hashable] = []  # the row key at each position
+        self._where: dict[Hashable, int] = {}  # key -> position
+        self._lines: dict[object, _Line] = {}  # key -> its line (keys held only; HEADER too)
+        self._generation = 0  # lines rendered before the current one are stale
+        self._cursor = 0
+        self._hover: int | None = None  # the position under the mouse (-1: the header)
+        self._show_hover = False  # DataTable's rule: the mouse shows it, keys hide it
+        self._styles: tuple[Style, ...] | None = None  # the styles the composed strips were made with
+        self.rendered = 0  # rows rendered from their cells (tests count them)
+
+    # ------------------------------------------------------------------ for subclasses
+
+    def row_cells(self, key: Hashable) -> Sequence[Text]:
+        """The texts of a row's cells, one per column."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ columns and rows
+
+    @property
+    def column_keys(self) -> tuple[str, ...]:
+        return self._columns
+
+    def set_columns(self, columns: Sequence[tuple[str, int, Text]]) -> None:
+        """A new layout (key, width, label per column): every line is drawn again."""
+        self._columns = tuple(key for key, _, _ in columns)
+        self._widths = tuple(width for _, width, _ in columns)
+        self._labels = [label for _, _, label in columns]
+        self._table_width = sum(self._widths) + 2 * PADDING * len(self._widths)
+        self._lines.clear()
+        self._resize_virtual()
+        self.refresh()
+
+    def set_labels(self, labels: Sequence[Text]) -> None:
+        self._labels = list(labels)
+        self._lines.pop(HEADER, None)
+        self.refresh(Region(0, 0, max(self.size.width, self._table_width), 1))
+
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    @property
+    def keys(self) -> list[Hashable]:
+        return self._keys
+
+    def row_index(self, key: Hashable) -> int:
+        return self._where[key]
+
+    def position(self, key: Hashable) -> int | None:
+        return self._where.get(key)
+
+    def set_keys(self, keys: list[Hashable]) -> None:
+        """The rows, top to bottom (the list is kept). Lines whose key changed are repainted."""
+        old, self._keys = self._keys, keys
+        self._where = {key: i for i, key in enumerate(keys)}
+        lines = self._lines
+        for gone in lines.keys() - self._where.keys() - {HEADER}:
+            del lines[gone]
+        top, end = self._visible()
+        for position in range(top, end):
+            if position >= len(old) or position >= len(keys) or old[position] != keys[position]:
+                self._refresh_position(position)
+        if len(old) != len(keys):
+            self._resize_virtual()
+            if self._cursor >= len(keys):
+                self._cursor = max(0, len(keys) - 1)
+
+    def mark_stale(self) -> None:
+        """The rows' data changed: each row is rendered again when next on screen (`refresh_visible`)."""
+        self._generation += 1
+
+    def refresh_visible(self) -> None:
+        """Render the stale rows on screen now, and repaint the lines whose texts changed."""
+        top, end = self._visible()
+        for position in range(top, min(end, len(self._keys))):
+            if self._fresh(self._keys[position])[1]:
+                self._refresh_position(position)
+
+    def cell(self, key: Hashable, column: str) -> Text:
+        """What a row's cell shows now."""
+        return self._fresh(key)[0].texts[self._columns.index(column)]
+
+    # ------------------------------------------------------------------ the cursor
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
+
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        row = max(0, min(row, len(self._keys) - 1))
+        old, self._cursor = self._cursor, row
+        if row != old:
+            self._refresh_position(old)
+            self._refresh_position(row)
+            self.post_message(self.RowHighlighted(self, row))
+        if scroll:
+            self.scroll_to_cursor()
+
+    def scroll_to_cursor(self) -> None:
+        page, top = self._page(), int(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, force=True)
+        elif self._cursor >= top + page:
+            self.scroll_to(y=self._cursor - page + 1, animate=False, force=True)
+
+    def _page(self) -> int:
+        """Rows that fit under the header."""
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def action_cursor_down(self) -> None:
+        self._hide_hover()
+        self.move_cursor(row=self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self._hide_hover()
+        self.move_cursor(row=self._cursor - 1)
+
+    def action_page_down(self) -> None:
+        """A screen further: the view and the cursor move together (as DataTable's)."""
+        self._hide_hover()
+        page = self._page()
+        self.scroll_to(y=self.scroll_y + page, animate=False, force=True)
+        self.move_cursor(row=self._cursor + page)
+
+    def action_page_up(self) -> None:
+        self._hide_hover()
+        page = self._page()
+        self.scroll_to(y=max(0, self.scroll_y - page), animate=False, force=True)
+        self.move_cursor(row=self._cursor - page)
+
+    def action_first_row(self) -> None:
+        self._hide_hover()
+        self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        self._hide_hover()
+        self.move_cursor(row=len(self._keys) - 1)
+
+    def action_select_cursor(self) -> None:
+        self._hide_hover()
+        if self._keys:
+            self.post_message(self.RowSelected(self, self._cursor))
+
+    # ------------------------------------------------------------------ the mouse
+
+    def _position_at(self, event: events.MouseEvent) -> int | None:
+        """The position under the mouse: -1 the header, None below the rows or off the content."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return None
+        if offset.y == 0:
+            return -1
+        position = offset.y - 1 + int(self.scroll_y)
+        return position if position < len(self._keys) else None
+
+    def _on_click(self, event: events.Click) -> None:
+        position = self._position_at(event)
+        self._set_hover(position)
+        if position == -1:
+            column = self._column_at(event.get_content_offset_capture(self).x + int(self.scroll_x))
+            if column is not None:
+                self.post_message(self.HeaderSelected(self, column))
+        elif position is not None:
+            event.stop()
+            if position == self._cursor:
+                self.post_message(self.RowSelected(self, position))
+            else:
+                self.move_cursor(row=position)
+
+    def _on_mouse_move(self, event: events.MouseMove) -> None:
+        self._set_hover(self._position_at(event))
+
+    def _on_leave(self, event: events.Leave) -> None:
+        self._hide_hover()
+
+    def column_x(self, column: str) -> int:
+        """Where a column starts in the content (its padding included), before any horizontal scroll."""
+        index = self._columns.index(column)
+        return sum(self._widths[:index]) + 2 * PADDING * index
+
+    def _column_at(self, x: int) -> str | None:
+        for key, width in zip(self._columns, self._widths):
+            x -= width + 2 * PADDING
+            if x < 0:
+                return key
+        return None
+
+    def _set_hover(self, position: int | None) -> None:
+        if (position, position is not None) == (self._hover, self._show_hover):
+            return
+        self._hide_hover()
+        self._hover, self._show_hover = position, position is not None
+        if position is not None:
+            self._refresh_position(position)
+
+    def _hide_hover(self) -> None:
+        if self._show_hover and self._hover is not None:
+            self._refresh_position(self._hover)
+        self._show_hover = False
+
+    # ------------------------------------------------------------------ drawing
+
+    def _visible(self) -> tuple[int, int]:
+        top = int(self.scroll_y)
+        return top, top + max(self.scrollable_content_region.height - 1, 1)
+
+    def _refresh_position(self, position: int) -> None:
+        y = 0 if position == -1 else position - int(self.scroll_y) + 1
+        if 0 <= y < max(self.size.height, 1):
+            self.refresh(Region(0, y, max(self.size.width, self._table_width), 1))
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self._table_width, len(self._keys) + 1)
+
+    def _fresh(self, key: object) -> tuple[_Line, bool]:
+        """The row's line with up-to-date texts, and whether they changed."""
+        line = self._lines.get(key)
+        if line is not None and line.generation == self._generation:
+            return line, False
+        texts = list(self._labels) if key is HEADER else list(self.row_cells(key))
+        self.rendered += key is not HEADER
+        if line is None or len(line.texts) != len(texts):
+            line = self._lines[key] = _Line(texts, [self._cell(t, w) for t, w in zip(texts, self._widths)], self._generation)
+            return line, True
+        line.generation = self._generation
+        changed = False
+        for i, (new, old) in enumerate(zip(texts, line.texts)):
+            if new is not old and not same_text(new, old):
+                line.texts[i] = new
+                line.cells[i] = self._cell(new, self._widths[i])
+                changed = True
+        if changed:
+            line.strips.clear()
+        return line, changed
+
+    def _cell(self, text: Text, width: int) -> list[Segment]:
+        """A cell as DataTable draws it (Padding around the text, cropped or padded to the width), unstyled."""
+        console = self.app.console
+        if text.spans:
+            drawn = list(text.render(console))
+        else:  # Rich's render leaves the base style out when there are no spans (its console path adds it)
+            drawn = [Segment(text.plain, console.get_style(text.style) if text.style else None)]
+        segments = Segment.adjust_line_length(drawn, width)
+        pad = Segment(" " * PADDING)
+        return [pad, *segments, pad]
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        styles = self._current_styles()
+        if styles != self._styles:  # focus, a class, the theme: every composed strip is out of date
+            self._styles = styles
+            for line in self._lines.values():
+                line.strips.clear()
+        return super().render_lines(crop)
+
+    def _current_styles(self) -> tuple[Style, ...]:
+        component = self.get_component_rich_style
+        header = self.get_component_styles("datatable--header").rich_style
+        return (self.rich_style, component("datatable--cursor"), component("datatable--hover"), header,
+                component("datatable--header-hover"))
+
+    def _on_resize(self, event: events.Resize) -> None:
+        for line in self._lines.values():  # the last cell is extended to the width
+            line.strips.clear()
+        self.scroll_to_cursor()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        styles = self._styles or self._current_styles()
+        if y == 0:
+            line, flags = self._fresh(HEADER)[0], HOVER if self._show_hover and self._hover == -1 else 0
+        else:
+            position = y - 1 + int(self.scroll_y)
+            if position >= len(self._keys):
+                return Strip.blank(width, styles[0])
+            line = self._fresh(self._keys[position])[0]
+            flags = (CURSOR if position == self._cursor else 0) | (HOVER if self._show_hover and position == self._hover else 0)
+        strip = line.strips.get(flags)
+        if strip is None:
+            strip = line.strips[flags] = self._compose_strip(line, flags, y == 0, styles, width)
+        scroll_x = int(self.scroll_x)
+        return strip.crop(scroll_x, scroll_x + width) if scroll_x or strip.cell_length > width else strip
+
+    def _compose_strip(self, line: _Line, flags: int, header: bool, styles: tuple[Style, ...], width: int) -> Strip:
+        """The line's cells in the row's style (DataTable's: the component style under the cells, its colour over)."""
+        base, cursor, hover, header_style, header_hover = styles
+        component = Style()
+        if flags & HOVER:
+            component += hover + header_hover if header else hover
+        if flags & CURSOR:
+            component += cursor
+        row = (header_style if header else base) + component
+        post = Style.from_color(color=component.color) if component.color is not None else None
+        segments: list[Segment] = []
+        for cell in line.cells:
+            segments.extend(cell)
+        segments = list(Segment.apply_style(segments, row, post))
+        if width > self._table_width:
+            segments.append(Segment(" " * (width - self._table_width), row))
+        return Strip(segments).adjust_cell_length(max(width, self._table_width), base).simplify()

@@ -46,7 +46,13 @@ class _Line:
     texts: list[Text]
     cells: list[list[Segment]]
     generation: int
+    styled: list[list[Segment] | None]  # each cell in the line's own style (a changed cell alone is styled again)
     strips: dict[int, Strip] = field(default_factory=dict)  # by CURSOR | HOVER flags
+
+    def restyle(self) -> None:
+        """The table's styles changed (focus, a class, the theme)."""
+        self.styled = [None] * len(self.cells)
+        self.strips.clear()
 
 
 def same_text(a: Text, b: Text) -> bool:
@@ -212,9 +218,7 @@ class LineTable(ScrollView, can_focus=True):
         for gone in lines.keys() - self._where.keys() - {HEADER}:
             del lines[gone]
         top, end = self._visible()
-        for position in range(top, end):
-            if position >= len(old) or position >= len(keys) or old[position] != keys[position]:
-                self._refresh_position(position)
+        self._refresh_positions([p for p in range(top, end) if p >= len(old) or p >= len(keys) or old[p] != keys[p]])
         if len(old) != len(keys):
             self._resize_virtual()
             if self._cursor >= len(keys):
@@ -227,9 +231,8 @@ class LineTable(ScrollView, can_focus=True):
     def refresh_visible(self) -> None:
         """Render the stale rows on screen now, and repaint the lines whose texts changed."""
         top, end = self._visible()
-        for position in range(top, min(end, len(self._keys))):
-            if self._fresh(self._keys[position])[1]:
-                self._refresh_position(position)
+        keys, fresh = self._keys, self._fresh
+        self._refresh_positions([p for p in range(top, min(end, len(keys))) if fresh(keys[p])[1]])
 
     def cell(self, key: Hashable, column: str) -> Text:
         """What a row's cell shows now."""
@@ -360,9 +363,25 @@ class LineTable(ScrollView, can_focus=True):
         return top, top + max(self.scrollable_content_region.height - 1, 1)
 
     def _refresh_position(self, position: int) -> None:
-        y = 0 if position == -1 else position - int(self.scroll_y) + 1
-        if 0 <= y < max(self.size.height, 1):
-            self.refresh(Region(0, y, max(self.size.width, self._table_width), 1))
+        self._refresh_positions([position])
+
+    def _refresh_positions(self, positions: list[int]) -> None:
+        """Repaint the lines of these positions (ascending): one region per run of adjacent lines."""
+        top, height = int(self.scroll_y), max(self.size.height, 1)
+        width = max(self.size.width, self._table_width)
+        start = end = None
+        for position in positions:
+            y = 0 if position == -1 else position - top + 1
+            if not 0 <= y < height:
+                continue
+            if end is not None and y == end:
+                end += 1
+                continue
+            if start is not None and end is not None:
+                self.refresh(Region(0, start, width, end - start))
+            start, end = y, y + 1
+        if start is not None and end is not None:
+            self.refresh(Region(0, start, width, end - start))
 
     def _resize_virtual(self) -> None:
         self.virtual_size = Size(self._table_width, len(self._keys) + 1)
@@ -375,7 +394,8 @@ class LineTable(ScrollView, can_focus=True):
         texts = list(self._labels) if key is HEADER else list(self.row_cells(key))
         self.rendered += key is not HEADER
         if line is None or len(line.texts) != len(texts):
-            line = self._lines[key] = _Line(texts, [self._cell(t, w) for t, w in zip(texts, self._widths)], self._generation)
+            cells = [self._cell(t, w) for t, w in zip(texts, self._widths)]
+            line = self._lines[key] = _Line(texts, cells, self._generation, [None] * len(cells))
             return line, True
         line.generation = self._generation
         changed = False
@@ -383,6 +403,7 @@ class LineTable(ScrollView, can_focus=True):
             if new is not old and not same_text(new, old):
                 line.texts[i] = new
                 line.cells[i] = self._cell(new, self._widths[i])
+                line.styled[i] = None
                 changed = True
         if changed:
             line.strips.clear()
@@ -404,7 +425,7 @@ class LineTable(ScrollView, can_focus=True):
         if styles != self._styles:  # focus, a class, the theme: every composed strip is out of date
             self._styles = styles
             for line in self._lines.values():
-                line.strips.clear()
+                line.restyle()
         return super().render_lines(crop)
 
     def _current_styles(self) -> tuple[Style, ...]:
@@ -442,17 +463,28 @@ class LineTable(ScrollView, can_focus=True):
     def _compose_strip(self, line: _Line, flags: int, header: bool, styles: tuple[Style, ...], width: int) -> Strip:
         """The line's cells in the row's style (DataTable's: the component style under the cells, its colour over)."""
         base, cursor, hover, header_style, header_hover = styles
-        component = Style()
-        if flags & HOVER:
-            component += hover + header_hover if header else hover
-        if flags & CURSOR:
-            component += cursor
-        row = (header_style if header else base) + component
-        post = Style.from_color(color=component.color) if component.color is not None else None
+        plain = header_style if header else base
         segments: list[Segment] = []
-        for cell in line.cells:
-            segments.extend(cell)
-        segments = list(Segment.apply_style(segments, row, post))
-        if width > self._table_width:
-            segments.append(Segment(" " * (width - self._table_width), row))
-        return Strip(segments).adjust_cell_length(max(width, self._table_width), base).simplify()
+        if not flags:  # the common line: its cells styled once each, joined
+            styled = line.styled
+            for i, cell in enumerate(line.cells):
+                done = styled[i]
+                if done is None:
+                    done = styled[i] = list(Segment.simplify(Segment.apply_style(cell, plain)))
+                segments.extend(done)
+            row = plain
+        else:  # the cursor's or the hovered line
+            component = Style()
+            if flags & HOVER:
+                component += hover + header_hover if header else hover
+            if flags & CURSOR:
+                component += cursor
+            row = plain + component
+            post = Style.from_color(color=component.color) if component.color is not None else None
+            for cell in line.cells:
+                segments.extend(Segment.apply_style(cell, row, post))
+        table = self._table_width
+        if width > table:
+            segments.append(Segment(" " * (width - table), row))
+        # One segment per run of one style: each segment costs its own escape codes on the terminal.
+        return Strip(segments, max(width, table)).simplify()

@@ -3,8 +3,8 @@
 Textual's DataTable renders every cell of a repainted line through Rich
 (Padding, Styled, render_lines; ~1 ms a line) and keys its caches on a
 counter that any update bumps. Here each row key keeps its cells' texts and
-their segments (`_Line`); a row whose texts are unchanged keeps its strip,
-and a changed cell re-renders alone. `render_line` returns the cached strip
+their segments (`DrawnLine`, line_strips.py); a row whose texts are unchanged
+keeps its strip, and a changed cell is drawn again alone. `render_line` returns the cached strip
 of the row at that position (the cursor and hover rows are the same
 segments with the cursor's style applied, cached too). The caller repaints
 what changed: `set_keys` refreshes the lines whose row moved, `refresh_visible`
@@ -22,10 +22,8 @@ padded by one space each side as DataTable's ``cell_padding=1``.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from typing import ClassVar
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -34,80 +32,29 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-PADDING = 1  # cells of space each side of every column
-CURSOR, HOVER = 1, 2  # flags of a composed strip
+from dashboard.tui.widgets.line_strips import COMPONENT_CLASSES, CURSOR, HOVER, LOOK_CSS, PADDING, DrawnLine, TableStyles
+
 HEADER = object()  # the header's key among the lines
 
 
-@dataclass(eq=False, slots=True)
-class _Line:
-    """One row as drawn: its texts, each cell's segments (padded, unstyled by the table), composed strips."""
+class _RowMessage(Message):
+    def __init__(self, table: LineTable, cursor_row: int) -> None:
+        super().__init__()
+        self.table = table
+        self.cursor_row = cursor_row
 
-    texts: list[Text]
-    cells: list[list[Segment]]
-    generation: int
-    styled: list[list[Segment] | None]  # each cell in the line's own style (a changed cell alone is styled again)
-    strips: dict[int, Strip] = field(default_factory=dict)  # by CURSOR | HOVER flags
-
-    def restyle(self) -> None:
-        """The table's styles changed (focus, a class, the theme)."""
-        self.styled = [None] * len(self.cells)
-        self.strips.clear()
-
-
-def same_text(a: Text, b: Text) -> bool:
-    """Texts that draw the same (Rich's ``==`` ignores the base style)."""
-    return a.plain == b.plain and a.style == b.style and a.spans == b.spans and type(a) is type(b)
+    @property
+    def control(self) -> LineTable:
+        return self.table
 
 
 class LineTable(ScrollView, can_focus=True):
     """Rows of cells under a header; a row cursor. Subclasses give `row_cells` and the keys (`set_keys`)."""
 
-    COMPONENT_CLASSES = {
-        "datatable--cursor", "datatable--hover", "datatable--header", "datatable--header-hover",
-    }
-    # DataTable's rules (textual/widgets/_data_table.py), so the table looks the same in every theme.
-    DEFAULT_CSS = """
-    LineTable {
-        background: $surface;
-        color: $foreground;
-        height: auto;
-        max-height: 100%;
-        &:focus {
-            background-tint: $foreground 5%;
-            & > .datatable--cursor {
-                background: $block-cursor-background;
-                color: $block-cursor-foreground;
-                text-style: $block-cursor-text-style;
-            }
-            & > .datatable--header {
-                background-tint: $foreground 5%;
-            }
-        }
-        & > .datatable--header {
-            text-style: bold;
-            background: $panel;
-            color: $foreground;
-        }
-        &:ansi > .datatable--header {
-            background: ansi_bright_blue;
-            color: ansi_default;
-        }
-        & > .datatable--cursor {
-            background: $block-cursor-blurred-background;
-            color: $block-cursor-blurred-foreground;
-            text-style: $block-cursor-blurred-text-style;
-        }
-        & > .datatable--header-hover {
-            background: $accent 30%;
-        }
-        & > .datatable--hover {
-            background: $block-hover-background;
-        }
-    }
-    """
+    COMPONENT_CLASSES = COMPONENT_CLASSES
+    DEFAULT_CSS = LOOK_CSS
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Select", show=False),
         Binding("up", "cursor_up", "Up", show=False),
         Binding("down", "cursor_down", "Down", show=False),
@@ -117,29 +64,11 @@ class LineTable(ScrollView, can_focus=True):
         Binding("end", "last_row", "Last row", show=False),
     ]
 
-    class RowHighlighted(Message):
+    class RowHighlighted(_RowMessage):
         """The cursor moved to another position."""
 
-        def __init__(self, table: LineTable, cursor_row: int) -> None:
-            super().__init__()
-            self.table = table
-            self.cursor_row = cursor_row
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_RowMessage):
         """Enter, or a click on the cursor's row."""
-
-        def __init__(self, table: LineTable, cursor_row: int) -> None:
-            super().__init__()
-            self.table = table
-            self.cursor_row = cursor_row
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
 
     class HeaderSelected(Message):
         """A click on a column's header."""
@@ -161,12 +90,12 @@ class LineTable(ScrollView, can_focus=True):
         self._table_width = 0
         self._keys: list[Hashable] = []  # the row key at each position
         self._where: dict[Hashable, int] = {}  # key -> position
-        self._lines: dict[object, _Line] = {}  # key -> its line (keys held only; HEADER too)
+        self._lines: dict[object, DrawnLine] = {}  # key -> its line (keys held only; HEADER too)
         self._generation = 0  # lines rendered before the current one are stale
         self._cursor = 0
         self._hover: int | None = None  # the position under the mouse (-1: the header)
         self._show_hover = False  # DataTable's rule: the mouse shows it, keys hide it
-        self._styles: tuple[Style, ...] | None = None  # the styles the composed strips were made with
+        self._styles: TableStyles | None = None  # the styles the composed strips were made with
         self.rendered = 0  # rows rendered from their cells (tests count them)
 
     # ------------------------------------------------------------------ for subclasses
@@ -311,7 +240,7 @@ class LineTable(ScrollView, can_focus=True):
         position = offset.y - 1 + int(self.scroll_y)
         return position if position < len(self._keys) else None
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         position = self._position_at(event)
         self._set_hover(position)
         if position == -1:
@@ -386,7 +315,7 @@ class LineTable(ScrollView, can_focus=True):
     def _resize_virtual(self) -> None:
         self.virtual_size = Size(self._table_width, len(self._keys) + 1)
 
-    def _fresh(self, key: object) -> tuple[_Line, bool]:
+    def _fresh(self, key: object) -> tuple[DrawnLine, bool]:
         """The row's line with up-to-date texts, and whether they changed."""
         line = self._lines.get(key)
         if line is not None and line.generation == self._generation:
@@ -394,31 +323,9 @@ class LineTable(ScrollView, can_focus=True):
         texts = list(self._labels) if key is HEADER else list(self.row_cells(key))
         self.rendered += key is not HEADER
         if line is None or len(line.texts) != len(texts):
-            cells = [self._cell(t, w) for t, w in zip(texts, self._widths)]
-            line = self._lines[key] = _Line(texts, cells, self._generation, [None] * len(cells))
+            line = self._lines[key] = DrawnLine.of(texts, self._widths, self.app.console, self._generation)
             return line, True
-        line.generation = self._generation
-        changed = False
-        for i, (new, old) in enumerate(zip(texts, line.texts)):
-            if new is not old and not same_text(new, old):
-                line.texts[i] = new
-                line.cells[i] = self._cell(new, self._widths[i])
-                line.styled[i] = None
-                changed = True
-        if changed:
-            line.strips.clear()
-        return line, changed
-
-    def _cell(self, text: Text, width: int) -> list[Segment]:
-        """A cell as DataTable draws it (Padding around the text, cropped or padded to the width), unstyled."""
-        console = self.app.console
-        if text.spans:
-            drawn = list(text.render(console))
-        else:  # Rich's render leaves the base style out when there are no spans (its console path adds it)
-            drawn = [Segment(text.plain, console.get_style(text.style) if text.style else None)]
-        segments = Segment.adjust_line_length(drawn, width)
-        pad = Segment(" " * PADDING)
-        return [pad, *segments, pad]
+        return line, line.update(texts, self._widths, self.app.console, self._generation)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         styles = self._current_styles()
@@ -428,11 +335,11 @@ class LineTable(ScrollView, can_focus=True):
                 line.restyle()
         return super().render_lines(crop)
 
-    def _current_styles(self) -> tuple[Style, ...]:
+    def _current_styles(self) -> TableStyles:
         component = self.get_component_rich_style
         header = self.get_component_styles("datatable--header").rich_style
-        return (self.rich_style, component("datatable--cursor"), component("datatable--hover"), header,
-                component("datatable--header-hover"))
+        return TableStyles(self.rich_style, component("datatable--cursor"), component("datatable--hover"), header,
+                           component("datatable--header-hover"))
 
     def _on_resize(self, event: events.Resize) -> None:
         for line in self._lines.values():  # the last cell is extended to the width
@@ -451,40 +358,9 @@ class LineTable(ScrollView, can_focus=True):
         else:
             position = y - 1 + int(self.scroll_y)
             if position >= len(self._keys):
-                return Strip.blank(width, styles[0])
+                return Strip.blank(width, styles.base)
             line = self._fresh(self._keys[position])[0]
             flags = (CURSOR if position == self._cursor else 0) | (HOVER if self._show_hover and position == self._hover else 0)
-        strip = line.strips.get(flags)
-        if strip is None:
-            strip = line.strips[flags] = self._compose_strip(line, flags, y == 0, styles, width)
+        strip = line.strip(flags, y == 0, styles, width, self._table_width)
         scroll_x = int(self.scroll_x)
         return strip.crop(scroll_x, scroll_x + width) if scroll_x or strip.cell_length > width else strip
-
-    def _compose_strip(self, line: _Line, flags: int, header: bool, styles: tuple[Style, ...], width: int) -> Strip:
-        """The line's cells in the row's style (DataTable's: the component style under the cells, its colour over)."""
-        base, cursor, hover, header_style, header_hover = styles
-        plain = header_style if header else base
-        segments: list[Segment] = []
-        if not flags:  # the common line: its cells styled once each, joined
-            styled = line.styled
-            for i, cell in enumerate(line.cells):
-                done = styled[i]
-                if done is None:
-                    done = styled[i] = list(Segment.simplify(Segment.apply_style(cell, plain)))
-                segments.extend(done)
-            row = plain
-        else:  # the cursor's or the hovered line
-            component = Style()
-            if flags & HOVER:
-                component += hover + header_hover if header else hover
-            if flags & CURSOR:
-                component += cursor
-            row = plain + component
-            post = Style.from_color(color=component.color) if component.color is not None else None
-            for cell in line.cells:
-                segments.extend(Segment.apply_style(cell, row, post))
-        table = self._table_width
-        if width > table:
-            segments.append(Segment(" " * (width - table), row))
-        # One segment per run of one style: each segment costs its own escape codes on the terminal.
-        return Strip(segments, max(width, table)).simplify()

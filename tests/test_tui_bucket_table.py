@@ -87,3 +87,23 @@ async def test_a_click_moves_the_cursor_and_a_second_click_opens_the_bucket(redi
         await pilot.click(BucketTable, offset=row)
         await pilot.pause()
         assert isinstance(app.screen, BucketDetailScreen) and app.screen.user == "carol"
+
+
+async def test_a_resize_after_scrolling_keeps_the_cursor_and_its_row_in_view(redis_url: str, limiter: RedisLimiter) -> None:
+    """The DataTable version crashed here (seen in tmux): the new layout cleared the rows, the scroll
+    went back, and the scroll handler updated cells that were gone (CellDoesNotExist)."""
+    for i in range(300):
+        limiter.try_acquire(f"user_{i:03}")
+    async with dashboard(redis_url, size=(80, 24)) as (app, pilot):
+        t = table(app)
+        await pilot.press("down", "down", "pagedown")
+        user = t.current_user
+        assert user is not None and t.scroll_y > 0
+        await pilot.resize_terminal(160, 45)
+        await pilot.pause()
+        await poll(app, pilot)
+        assert t.current_user == user and "w3600" in t.column_keys  # laid out for 160 columns
+        assert int(t.scroll_y) <= t.cursor_row < int(t.scroll_y) + t.scrollable_content_region.height - 1
+        await pilot.press("j", "j", "k", "G")
+        await poll(app, pilot)
+        assert app.is_running and t.current_user == "user_299"

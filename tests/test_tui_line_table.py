@@ -221,3 +221,29 @@ async def test_lines_are_kept_for_the_rows_held_only() -> None:
             t.refresh_visible()
             await pilot.pause()
         assert set(t._lines) - {HEADER} <= set(t.keys) and len(t._lines) <= t.size.height
+
+
+async def test_a_new_theme_or_focus_draws_the_lines_in_the_new_styles() -> None:
+    app = TableApp(5)
+    async with app.run_test(size=(40, 12)) as pilot:
+        t = app.query_one(Rows)
+        await pilot.pause()
+
+        def drawn() -> set[Any]:
+            """The cursor line's looks: background, colour, boldness of its text."""
+            return {(s.style.bgcolor, s.style.color, s.style.bold) for s in t.render_line(1) if s.style and s.text.strip()}
+
+        def wanted() -> set[Any]:
+            style = t.rich_style + t.get_component_rich_style("datatable--cursor")
+            return {(style.bgcolor, style.color, style.bold)}
+
+        assert app.focused is t  # the app focuses it on mount
+        focused = drawn()
+        assert focused == wanted()
+        app.set_focus(None)
+        await pilot.pause()
+        blurred = drawn()
+        assert blurred != focused and blurred == wanted()
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert drawn() not in (focused, blurred) and drawn() == wanted()

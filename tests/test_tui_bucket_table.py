@@ -15,18 +15,7 @@ from dashboard.tui.screens.bucket_detail import BucketDetailScreen
 from dashboard.tui.widgets.bucket_table import BucketTable
 from limiter import RedisLimiter
 from test_tui_pilot import dashboard, limiter, poll, table  # noqa: F401
-
-
-def repaints(t: BucketTable, monkeypatch: Any) -> list[Region]:
-    seen: list[Region] = []
-    original = t.refresh
-
-    def spy(*regions: Region, **kwargs: Any) -> Any:
-        seen.extend(regions or [Region(0, 0, 10**6, 10**6)])  # no region: the whole table
-        return original(*regions, **kwargs)
-
-    monkeypatch.setattr(t, "refresh", spy)
-    return seen
+from tui_support import repaints
 
 
 async def settled(app: Any, pilot: Any, t: BucketTable, monkeypatch: Any) -> None:

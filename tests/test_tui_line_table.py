@@ -16,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from dashboard.tui.widgets.line_table import HEADER, LineTable
+from tui_support import repaints
 
 COLUMNS = (("name", 8), ("count", 5))
 
@@ -56,19 +57,6 @@ class TableApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Rows(self.rows)
-
-
-def repaints(table: LineTable, monkeypatch: Any) -> list[Region]:
-    """The regions the table asks to repaint from now on."""
-    seen: list[Region] = []
-    original = table.refresh
-
-    def spy(*regions: Region, **kwargs: Any) -> Any:
-        seen.extend(regions or [Region(0, 0, 10**6, 10**6)])  # no region: all of it
-        return original(*regions, **kwargs)
-
-    monkeypatch.setattr(table, "refresh", spy)
-    return seen
 
 
 def text_of(table: LineTable, y: int) -> str:

@@ -9,7 +9,9 @@ from typing import Any
 
 import redis.asyncio
 from rich.console import Console
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from dashboard.core.backend import RedisBackend
 from dashboard.core.protocol import ConnectionInfo
@@ -72,3 +74,16 @@ def plain(widget: Any) -> str:
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
+
+
+def repaints(widget: Widget, monkeypatch: Any) -> list[Region]:
+    """The regions the widget asks to repaint from now on (a refresh without regions: all of it)."""
+    seen: list[Region] = []
+    original = widget.refresh
+
+    def spy(*regions: Region, **kwargs: Any) -> Any:
+        seen.extend(regions or [Region(0, 0, 10**6, 10**6)])
+        return original(*regions, **kwargs)
+
+    monkeypatch.setattr(widget, "refresh", spy)
+    return seen

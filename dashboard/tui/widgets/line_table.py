@@ -37,15 +37,20 @@ from dashboard.tui.widgets.line_strips import COMPONENT_CLASSES, CURSOR, HOVER, 
 HEADER = object()  # the header's key among the lines
 
 
-class _RowMessage(Message):
-    def __init__(self, table: LineTable, cursor_row: int) -> None:
+class _TableMessage(Message):
+    def __init__(self, table: LineTable) -> None:
         super().__init__()
         self.table = table
-        self.cursor_row = cursor_row
 
     @property
     def control(self) -> LineTable:
         return self.table
+
+
+class _RowMessage(_TableMessage):
+    def __init__(self, table: LineTable, cursor_row: int) -> None:
+        super().__init__(table)
+        self.cursor_row = cursor_row
 
 
 class LineTable(ScrollView, can_focus=True):
@@ -70,17 +75,12 @@ class LineTable(ScrollView, can_focus=True):
     class RowSelected(_RowMessage):
         """Enter, or a click on the cursor's row."""
 
-    class HeaderSelected(Message):
+    class HeaderSelected(_TableMessage):
         """A click on a column's header."""
 
         def __init__(self, table: LineTable, column: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.column = column
-
-        @property
-        def control(self) -> LineTable:
-            return self.table
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

@@ -24,6 +24,7 @@ from dashboard.tui.screens.edit import EditBucketModal
 from dashboard.tui.screens.load import LoadModal
 from dashboard.tui.widgets.banner import ConnectionBanner
 from dashboard.tui.widgets.bucket_table import BucketTable
+from dashboard.tui.widgets.line_table import HEADER
 from dashboard.tui.widgets.invalid_keys import InvalidKeys
 from dashboard.tui.widgets.status_bar import StatusBar
 from dashboard.tui.widgets.token_graph import TokenGraph
@@ -74,12 +75,12 @@ def table(app: TbdashApp) -> BucketTable:
 
 
 def cell_text(app: TbdashApp, user: str, column: str) -> str:
-    return table(app).get_cell(user, column).plain
+    return table(app).cell(user, column).plain
 
 
 async def move_to(app: TbdashApp, pilot: Pilot, user: str) -> None:
     t = table(app)
-    t.move_cursor(row=t.get_row_index(user))
+    t.move_cursor(row=t.row_index(user))
     await pilot.pause()
     assert t.current_user == user
 
@@ -208,12 +209,15 @@ async def test_header_click_sorts(redis_url: str, limiter: RedisLimiter) -> None
     limiter.try_acquire("b", 5)
     async with dashboard(redis_url) as (app, pilot):
         t = table(app)
-        t.post_message(BucketTable.HeaderSelected(t, t.columns["tokens"].key, 1, t.columns["tokens"].label))
+        # a click on the header line, inside the tokens column (the table's border is around its content)
+        header = (t.content_region.x - t.region.x + t.column_x("tokens") + 2, t.content_region.y - t.region.y)
+        await pilot.click(BucketTable, offset=header)
         await pilot.pause()
         assert t.sort_spec.column == "tokens" and t.shown_users == ["b", "a"]
-        t.post_message(BucketTable.HeaderSelected(t, t.columns["tokens"].key, 1, t.columns["tokens"].label))
+        await pilot.click(BucketTable, offset=header)
         await pilot.pause()
         assert t.sort_spec.descending and t.shown_users == ["a", "b"]
+        assert "tokens▼" in t.cell(HEADER, "tokens").plain
 
 
 async def test_keys_that_are_not_buckets_are_listed_and_left_alone(redis_url: str, redis_client: redis.Redis, limiter: RedisLimiter) -> None:

@@ -3,7 +3,7 @@
 Issue 7 §1: each poll and cursor move rebuilt Textual's Footer, and every new
 FooterKey added a data-bind watcher that was never removed (memory and CPU
 grew without bound). These tests count what could accumulate — reactive
-watchers, widgets alive, history rings, sort keys, cached cells, timers,
+watchers, widgets alive, history rings, sort keys, the table's drawn lines, timers,
 workers — across many polls against a real Redis whose buckets churn, and
 across many cursor moves. No timing: `benchmarks/soak.py` measures speed.
 """
@@ -17,6 +17,7 @@ import redis
 from textual.widget import Widget
 
 from dashboard.tui.app import TbdashApp
+from dashboard.tui.widgets.line_table import HEADER
 from limiter import RedisLimiter
 from test_tui_pilot import DEFAULT, dashboard, limiter, poll, table  # noqa: F401
 
@@ -75,8 +76,9 @@ async def test_polls_over_churning_buckets_leave_nothing_behind(redis_url: str, 
         buckets = len(app.snapshot.buckets)
         assert len(t._picker) == buckets  # sort keys of today's users only, not of every user ever seen
         assert set(app.history.store.users()) <= set(t.shown_users) | set(app.selected)  # no rings for the gone
-        assert len(t._value_cells) <= t._value_cells.maxsize
-        assert len(t._cells) == t.row_count
+        # The table's drawn lines: one per user held at most (and the header), a few strips each.
+        assert set(t._lines) - {HEADER} <= set(t.shown_users)
+        assert all(len(line.strips) <= 4 and len(line.cells) == len(t.column_keys) for line in t._lines.values())
 
 
 async def test_cursor_moves_leave_nothing_behind(redis_url: str, limiter: RedisLimiter) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 
 import redis.asyncio
 from rich.console import Console
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from dashboard.core.backend import RedisBackend
 from dashboard.core.protocol import ConnectionInfo
@@ -68,7 +70,7 @@ async def move_to(app: TbdashApp, pilot: Pilot, user: str) -> None:
     """Put the table's cursor on ``user``."""
     assert app.dashboard is not None
     table = app.dashboard.table
-    table.move_cursor(row=table.get_row_index(user))
+    table.move_cursor(row=table.row_index(user))
     await pilot.pause()
     assert table.current_user == user
 
@@ -78,3 +80,16 @@ def plain(widget: Any) -> str:
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
+
+
+def repaints(widget: Widget, monkeypatch: Any) -> list[Region]:
+    """The regions the widget asks to repaint from now on (a refresh without regions: all of it)."""
+    seen: list[Region] = []
+    original = widget.refresh
+
+    def spy(*regions: Region, **kwargs: Any) -> Any:
+        seen.extend(regions or [Region(0, 0, 10**6, 10**6)])
+        return original(*regions, **kwargs)
+
+    monkeypatch.setattr(widget, "refresh", spy)
+    return seen

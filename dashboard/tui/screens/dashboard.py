@@ -12,7 +12,6 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from dashboard.core.protocol import Backend, BucketRow
 from dashboard.tui import actions
@@ -208,13 +207,21 @@ class DashboardScreen(WriteActions):
         return bucket_details(row, disagree_style=f"bold {colours.mid}", alert=alert, alert_style=f"bold {colours.low}", windows=counts,
                               preview_style=shadow_style(slot))
 
+    _titles = ("", "")  # the markup of the table's title and subtitle as last set
+
     def _title_table(self) -> None:
+        """Set the table's titles when they changed: setting one repaints the whole table.
+
+        (The widget hands a title back as markup, never equal to the Text set: comparing
+        with it repainted the table on every poll.)"""
         table = self.table
         title, subtitle = table_titles(table)
-        if title != table.border_title:  # setting a title repaints the whole table
+        shown = (title.markup, subtitle.markup)
+        if shown[0] != self._titles[0]:
             table.border_title = title
-        if subtitle != table.border_subtitle:
+        if shown[1] != self._titles[1]:
             table.border_subtitle = subtitle
+        self._titles = shown
 
     @property
     def banner(self) -> ConnectionBanner:
@@ -222,14 +229,14 @@ class DashboardScreen(WriteActions):
 
     # ------------------------------------------------------------------ events
 
-    @on(DataTable.RowHighlighted)
-    def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+    @on(BucketTable.RowHighlighted)
+    def _cursor_moved(self, event: BucketTable.RowHighlighted) -> None:
         self._title_table()
         self.render_graph()
         self.update_keys()
 
-    @on(DataTable.RowSelected)
-    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+    @on(BucketTable.RowSelected)
+    def _row_chosen(self, event: BucketTable.RowSelected) -> None:
         self.action_detail()  # enter (or a click) on a row: that bucket in detail
 
     @on(BucketTable.Sorted)

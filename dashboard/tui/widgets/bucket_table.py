@@ -1,17 +1,13 @@
-"""The bucket table: rows are screen positions ("slots"), filled with the users in sort order.
+"""The bucket table: the users in sort order, on `LineTable` (one cached strip per row).
 
-The DataTable holds one row per position and never sorts, inserts or deletes
-in the middle (each of those costs O(rows) in Textual and repaints every
-line). A poll computes the new order of the users held, and a position is
-re-rendered only when it is on screen and its text changed (`update_cell`
-repaints just that row; unchanged cells keep their rendering,
-`ValueCachedTable`). Positions off screen are marked dirty and rendered when
-scrolled into view. The cursor follows its user when the order moves it;
-scroll position survives every refresh.
-
-Per poll the work follows the rows on screen and the rows that changed: the
-rows held are picked without sorting all buckets (`RowPicker`), and only the
-positions at the end are added or removed when the count of rows held changes.
+A poll computes the new order of the users held (`RowPicker` picks them
+without sorting all buckets) and hands it to the table, which repaints the
+lines whose user moved; the rows on screen are rendered again and only the
+lines whose texts changed are repainted (a cell that did not change keeps its
+segments). Rows off screen are rendered when they come into view. The cursor
+follows its user when the order moves it; scroll position survives every
+refresh. Per poll the work follows the rows on screen and the rows that
+changed, not the bucket count.
 """
 
 from __future__ import annotations
@@ -21,14 +17,12 @@ from typing import Callable, Iterable, Mapping, Sequence
 from rich.text import Text
 from textual import on
 from textual.message import Message
-from textual.widgets import DataTable
 
 from dashboard.core.protocol import BucketRow
 from dashboard.tui import actions
-from dashboard.tui import format as fmt
 from dashboard.tui.colours import theme_colours
-from dashboard.tui.widgets.cell_cache import ValueCachedTable
-from dashboard.tui.widgets.row_cells import RowContext, UserText, row_cells
+from dashboard.tui.widgets.line_table import LineTable
+from dashboard.tui.widgets.row_cells import RowContext, row_cells
 from dashboard.tui.widgets.row_picker import RowPicker
 # Re-exported: the screens and tests use them here.
 from dashboard.tui.widgets.table_columns import COLUMNS, MAX_ROWS, NATURAL_DESCENDING, SORTABLE  # noqa: F401
@@ -40,7 +34,7 @@ from dashboard.tui.widgets.window_cells import NoWindows, WindowLookup, throttle
 NO_NEEDS = Needs(0, 0, 0, 0)
 
 
-class BucketTable(ValueCachedTable):
+class BucketTable(LineTable):
     """The buckets. Post `BucketTable.Sorted` when the sort changes (key or header click)."""
 
     DEFAULT_CSS = """
@@ -56,21 +50,18 @@ class BucketTable(ValueCachedTable):
             self.sort = sort
 
     def __init__(self, *, max_rows: int = MAX_ROWS, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=1)
+        super().__init__(id=id)
         self.sort_spec = SortSpec()
         self.pattern = ""
         self.stale = False
         self._layout: Layout | None = None
         self._rows: dict[str, BucketRow] = {}  # every bucket of the last snapshot
-        self._dirty: set[int] = set()  # positions whose cells may be out of date (rendered when on screen)
-        self._order: list[str] = []  # the users held, in display order: position i shows _order[i]
-        self._index: dict[str, int] = {}  # user -> position
         self.max_rows = max_rows
         self.matched = 0  # buckets the filter lets through (the table holds at most max_rows of them)
         self._picker = RowPicker(max_rows)
         self._needs = Needs()  # the widest texts of the rows held (columns are sized to them)
         self._held_needs = Needs()
-        self._cells: list[tuple[Text, ...]] = []  # what each position displays
+        self._row_context: RowContext | None = None  # what every row's cells depend on (built once per render)
         self._levels: Callable[[str, int], Sequence[int]] = lambda user, count: ()
         self._selected: Mapping[str, int] = {}
         self.window = "w60"  # the chosen window (a key of WINDOW_COLUMNS): its column, the ratio's window
@@ -84,8 +75,8 @@ class BucketTable(ValueCachedTable):
     @property
     def current_user(self) -> str | None:
         """The user under the cursor."""
-        row = self.cursor_row
-        return self._order[row] if 0 <= row < len(self._order) else None
+        keys, row = self.keys, self.cursor_row
+        return keys[row] if 0 <= row < len(keys) else None  # type: ignore[return-value]
 
     def bucket(self, user: str | None) -> BucketRow | None:
         return self._rows.get(user) if user is not None else None
@@ -93,17 +84,7 @@ class BucketTable(ValueCachedTable):
     @property
     def shown_users(self) -> list[str]:
         """The users held, top to bottom."""
-        return list(self._order)
-
-    def get_row_index(self, row_key) -> int:  # type: ignore[override]
-        """A user's position (DataTable's own keys are positions)."""
-        index = self._index.get(row_key) if isinstance(row_key, str) else None
-        return index if index is not None else super().get_row_index(row_key)
-
-    def get_cell(self, row_key, column_key):  # type: ignore[override]
-        """The cell of a user (or of a position key)."""
-        index = self._index.get(row_key) if isinstance(row_key, str) else None
-        return super().get_cell(_slot(index) if index is not None else row_key, column_key)
+        return list(self.keys)  # type: ignore[arg-type]
 
     def show(
         self,
@@ -194,14 +175,6 @@ class BucketTable(ValueCachedTable):
         self._selected = selected
         self._reconcile()
 
-    def action_first_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=0, scroll=True)
-
-    def action_last_row(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1, scroll=True)
-
     # ------------------------------------------------------------------ building
 
     def on_resize(self) -> None:
@@ -217,7 +190,7 @@ class BucketTable(ValueCachedTable):
 
     def on_mount(self) -> None:
         self._ensure_layout()
-        # Cell colours come from the theme: a new theme repaints every row.
+        # Cell colours come from the theme: a new theme renders every row again.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
 
     def _ensure_layout(self, force: bool = False) -> None:
@@ -228,69 +201,42 @@ class BucketTable(ValueCachedTable):
             self._rebuild()
 
     def _rebuild(self) -> None:
-        """Columns and rows from scratch (layout or filter changed); the cursor stays on its user."""
+        """Columns and rows from scratch (layout or theme changed); the cursor stays on its user."""
         if self._layout is None:
             return
-        keep = self.current_user
-        with self.app.batch_update():
-            self.clear(columns=True)
-            self._cells.clear()
-            self._order, self._index = [], {}
-            for key, widths in self._layout.widths().items():
-                self.add_column(self._label(key), key=key, width=widths)
-            self._reconcile(restore=keep)
-        # The new rows' height is only known after the next layout: render what is on screen then.
-        self.call_after_refresh(self._render_visible)
+        self.set_columns([(key, width, self._label(key)) for key, width in self._layout.widths().items()])
+        self._reconcile()
 
     def _label(self, key: str) -> Text:
         return column_label(key, self._layout, self.sort_spec)
 
     def _label_columns(self) -> None:
-        for key, column in self.columns.items():
-            column.label = self._label(key.value or "")
-        self.notify_style_update()
+        self.set_labels([self._label(key) for key in self.column_keys])
 
-    def _reconcile(self, restore: str | None = None) -> None:
-        """Pick and order the users held, resize the positions at the end, render what is on screen.
+    def _reconcile(self) -> None:
+        """Pick and order the users held, render the rows on screen again, repaint the lines that changed.
 
-        Positions off screen keep their old cells and are marked dirty; they
-        are rendered when scrolled into view (`watch_scroll_y`), so one
-        refresh costs O(visible rows) in cell rendering, whatever the bucket count.
+        Rows off screen are only marked stale; they are rendered when they
+        come into view, so one refresh costs O(visible rows) in cell rendering,
+        whatever the bucket count.
         """
-        if self._layout is None or not self.columns:
+        if self._layout is None:
             return
-        keep = restore if restore is not None else self.current_user
-        cursor_index = self.cursor_row
+        keep, cursor_index = self.current_user, self.cursor_row
         order = self._ordered(self._wanted())
-        before = self._index
-        with self.app.batch_update():
-            self._resize(len(order))
-            rows, needs = self._rows, NO_NEEDS
-            for user in order:
-                if user not in before:
-                    needs = needs.merge(needs_of(rows[user]))
-            if needs is not NO_NEEDS:
-                self._need(needs)
-            self._order, self._index = order, {user: i for i, user in enumerate(order)}
-            self._dirty = set(range(len(order)))
-            self._restore_cursor(keep, cursor_index)
-            self._render_visible()
-
-    def _resize(self, count: int) -> None:
-        """As many positions as users held: added or removed at the end only."""
-        have = len(self._cells)
-        if count < have and have - count > 64:  # removing from the end costs O(rows) each: start afresh
-            self.clear(columns=False)
-            self._cells.clear()
-            self._held_needs = NO_NEEDS
-            have = 0
-        for index in range(have - 1, count - 1, -1):
-            self.remove_row(_slot(index))
-            self._cells.pop()
-        for index in range(have, count):
-            cells = self._placeholder("")
-            self.add_row(*cells, key=_slot(index))
-            self._cells.append(cells)
+        rows, needs, held = self._rows, NO_NEEDS, self.position
+        for user in order:
+            if held(user) is None:
+                needs = needs.merge(needs_of(rows[user]))
+        if needs is not NO_NEEDS:
+            self._need(needs)
+        if self.row_count - len(order) > 64:
+            self._held_needs = NO_NEEDS  # many rows went: size to those rendered from now on
+        self._row_context = None
+        self.set_keys(order)  # type: ignore[arg-type]
+        self.mark_stale()
+        self._restore_cursor(keep, cursor_index)
+        self.refresh_visible()
 
     def _ordered(self, users: list[str]) -> list[str]:
         """``users`` in the sort order (ties by name, ascending, in either direction)."""
@@ -320,77 +266,38 @@ class BucketTable(ValueCachedTable):
         """More buckets match than the table holds (see `max_rows`)."""
         return self.matched > self.row_count
 
-    def _placeholder(self, user: str) -> tuple[Text, ...]:
-        cell = UserText(user)
-        cell.append("  ")
-        cell.append_text(fmt.safe_text(user, width=(self._layout.user if self._layout else 12) - 2))
-        return (cell, *(Text("") for _ in list(self._layout.widths() if self._layout else COLUMNS)[1:]))
-
-    def _render_visible(self) -> None:
-        """Render the dirty positions in (and just around) the viewport, and the cursor's."""
-        if not self._dirty or not self._order:
-            return
-        order, rows, cells_of = self._order, self._rows, self._cells
-        top = int(self.scroll_y)
-        height = max(self.scrollable_content_region.height, 1)
-        first, last = max(0, top - 2), min(len(order), top + height + 2)
-        indices = list(range(first, last))
-        if 0 <= self.cursor_row < len(order) and not first <= self.cursor_row < last:
-            indices.append(self.cursor_row)
-        assert self._layout is not None
-        keys = list(self._layout.widths())
-        dirty = self._dirty
-        for index in indices:
-            if index not in dirty:
-                continue
-            dirty.discard(index)
-            row = rows.get(order[index])
-            if row is None:
-                continue
-            rendered = self._render_row(row)
-            cells = tuple(rendered[key] for key in keys)
-            old = cells_of[index]
-            slot = _slot(index)
-            for key, new, was in zip(keys, cells, old):
-                if new != was:
-                    self.update_cell(slot, key, new)
-            cells_of[index] = cells
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if int(old_value) != int(new_value):
-            self._render_visible()
-
     def _restore_cursor(self, user: str | None, fallback_index: int) -> None:
-        if not self._order:
+        if not self.row_count:
             return
-        index = self._index.get(user) if user is not None else None
+        index = self.position(user) if user is not None else None
         if index is None:
-            index = min(max(fallback_index, 0), len(self._order) - 1)
+            index = min(max(fallback_index, 0), self.row_count - 1)
         if index != self.cursor_row:
             self.move_cursor(row=index, scroll=True)
 
     # ------------------------------------------------------------------ cells
 
-    def _render_row(self, row: BucketRow) -> dict[str, Text]:
-        assert self._layout is not None
-        ctx = RowContext(self._layout, theme_colours(self.app), self._levels, self._selected, self._windows, self.window, self._alerts)
+    def row_cells(self, key: object) -> list[Text]:
+        """A user's cells, in the order of the columns (LineTable asks when the row is stale and on screen)."""
+        assert self._layout is not None and isinstance(key, str)
+        row = self._rows[key]
+        ctx = self._row_context
+        if ctx is None:
+            ctx = self._row_context = RowContext(self._layout, theme_colours(self.app), self._levels, self._selected, self._windows,
+                                             self.window, self._alerts)
         self._need(needs_of(row))  # settings may have changed since the row was added
-        return row_cells(row, ctx)
+        cells = row_cells(row, ctx)
+        return [cells[column] for column in self.column_keys]
 
     # ------------------------------------------------------------------ events
 
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+    @on(LineTable.HeaderSelected)
+    def _header_clicked(self, event: LineTable.HeaderSelected) -> None:
         event.stop()
-        column = event.column_key.value or ""
+        column = event.column
         if column not in SORTABLE:
             column = "fill" if column == "trend" else self.sort_spec.column
         if column == self.sort_spec.column:
             self.sort_reverse()
         else:
             self.set_sort(SortSpec(column, NATURAL_DESCENDING[column]))
-
-
-def _slot(index: int) -> str:
-    return f"#{index}"

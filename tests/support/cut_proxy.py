@@ -11,6 +11,10 @@ up on). Every other connection, the limiter's retry included, is relayed as
 it is; ``before_answer`` runs once the server answered an HMGET (the limiter
 asking a bucket what ran) and before the client gets that answer, so another
 caller can write the bucket between the question and the retry.
+
+`CutProxy.pause` breaks nothing: the server runs the first ``run`` EVALSHAs of
+the next pipeline, then the test's ``then`` (a SCRIPT FLUSH from elsewhere, say),
+then the rest, on the same connection.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class Cut:
     owner: socket.socket | None = None  # the client connection it applies to
     upstream: socket.socket | None = None  # that connection's own to the server
     before_answer: Callable[[], None] | None = None
+    then: Callable[[], None] | None = None  # `pause`: run between the first ``run`` and the rest
+    resumed: bool = False  # `pause`: the rest goes through
     forwarded: int = 0  # EVALSHAs the server got
     ran: int = 0  # EVALSHA replies the server sent
     held: list[bytes] = field(default_factory=list)  # commands not sent yet
@@ -72,19 +78,30 @@ class CutProxy:
             self._cut = Cut(run, answer, close, before_answer=before_answer)
             return self._cut
 
+    def pause(self, run: int, then: Callable[[], None]) -> Cut:
+        """The server runs the next pipeline's first ``run`` EVALSHAs, then ``then`` runs, then the server gets the rest."""
+        with self._changed:
+            self._cut = Cut(run, answer=1 << 62, close=False, then=then)
+            return self._cut
+
     def release_held(self, timeout: float = 30.0) -> None:
         """Send the held-back commands to the server on the old connection; return once it answered them all."""
         with self._changed:
             cut = self._cut
             assert cut is not None and not cut.close and cut.upstream is not None
-            held, cut.held = cut.held, []
-            names = [name_of(command) for command in held]
-            cut.forwarded += names.count(b"EVALSHA")
-            self._sent[cut.upstream].extend(names)
-            cut.upstream.sendall(b"".join(held))
+            self._release(cut)
             answered = self._changed.wait_for(lambda: not self._sent[cut.upstream], timeout)  # type: ignore[index]
         _close(cut.upstream)
         assert answered, "the server did not answer the held commands"
+
+    def _release(self, cut: Cut) -> None:
+        """The held-back commands to the server, in order (under the lock)."""
+        assert cut.upstream is not None
+        held, cut.held = cut.held, []
+        names = [name_of(command) for command in held]
+        cut.forwarded += names.count(b"EVALSHA")
+        self._sent[cut.upstream].extend(names)
+        cut.upstream.sendall(b"".join(held))
 
     def close(self) -> None:
         self._listener.close()
@@ -125,7 +142,7 @@ class CutProxy:
         cut = self._cut
         if evalsha and cut is not None and cut.owner is None:
             cut.owner, cut.upstream = client, upstream
-        if cut is not None and cut.owner is client:
+        if cut is not None and cut.owner is client and not cut.resumed:
             if cut.held or (evalsha and cut.forwarded >= cut.run):
                 cut.held.append(command)
                 return True
@@ -152,6 +169,10 @@ class CutProxy:
                         cut.before_answer()
                         cut.before_answer = None
                     out += reply
+                if mine and cut.then is not None and cut.forwarded >= cut.run and cut.ran >= cut.run:  # type: ignore[union-attr]
+                    cut.then()  # type: ignore[union-attr]
+                    cut.then, cut.resumed = None, True  # type: ignore[union-attr]
+                    self._release(cut)  # type: ignore[arg-type]
                 self._changed.notify_all()
                 broken = mine and cut.close and cut.forwarded >= cut.run and cut.ran >= cut.run  # type: ignore[union-attr]
             del buf[:pos]

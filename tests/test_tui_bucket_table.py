@@ -11,11 +11,12 @@ from typing import Any
 import redis
 from textual.geometry import Region
 
+from dashboard.tui.app import TbdashApp
 from dashboard.tui.screens.bucket_detail import BucketDetailScreen
 from dashboard.tui.widgets.bucket_table import BucketTable
 from limiter import RedisLimiter
 from test_tui_pilot import dashboard, limiter, poll, table  # noqa: F401
-from tui_support import repaints
+from tui_support import repaints, screen_text
 
 
 async def settled(app: Any, pilot: Any, t: BucketTable, monkeypatch: Any) -> None:
@@ -96,3 +97,20 @@ async def test_a_resize_after_scrolling_keeps_the_cursor_and_its_row_in_view(red
         await pilot.press("j", "j", "k", "G")
         await poll(app, pilot)
         assert app.is_running and t.current_user == "user_299"
+
+
+async def test_a_new_count_in_the_title_repaints_the_border_line_only(redis_url: str, limiter: RedisLimiter, monkeypatch: Any) -> None:
+    """Textual's title setter repaints the whole widget: with the count of matching buckets in the title, every
+    poll of a churning prefix repainted every line."""
+    for i in range(30):
+        limiter.try_acquire(f"user_{i:02}")
+    monkeypatch.setattr(TbdashApp, "max_rows", 20)
+    async with dashboard(redis_url, size=(80, 24)) as (app, pilot):
+        t = table(app)
+        await settled(app, pilot, t, monkeypatch)
+        assert "first 20 of 30" in screen_text(app)
+        seen = repaints(t, monkeypatch)
+        limiter.try_acquire("zz_new")  # sorts after the rows held: only the count changes
+        await poll(app, pilot)
+        assert seen == [Region(-1, -1, t.outer_size.width, 1)]  # the top border, in content coordinates
+        assert "first 20 of 31" in screen_text(app)

@@ -207,21 +207,8 @@ class DashboardScreen(WriteActions):
         return bucket_details(row, disagree_style=f"bold {colours.mid}", alert=alert, alert_style=f"bold {colours.low}", windows=counts,
                               preview_style=shadow_style(slot))
 
-    _titles = ("", "")  # the markup of the table's title and subtitle as last set
-
     def _title_table(self) -> None:
-        """Set the table's titles when they changed: setting one repaints the whole table.
-
-        (The widget hands a title back as markup, never equal to the Text set: comparing
-        with it repainted the table on every poll.)"""
-        table = self.table
-        title, subtitle = table_titles(table)
-        shown = (title.markup, subtitle.markup)
-        if shown[0] != self._titles[0]:
-            table.border_title = title
-        if shown[1] != self._titles[1]:
-            table.border_subtitle = subtitle
-        self._titles = shown
+        self.table.set_titles(*table_titles(self.table))
 
     @property
     def banner(self) -> ConnectionBanner:

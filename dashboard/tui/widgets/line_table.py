@@ -27,6 +27,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -97,6 +98,7 @@ class LineTable(ScrollView, can_focus=True):
         self._show_hover = False  # DataTable's rule: the mouse shows it, keys hide it
         self._styles: TableStyles | None = None  # the styles the composed strips were made with
         self.rendered = 0  # rows rendered from their cells (tests count them)
+        self._title_markup: dict[str, str] = {}  # the border titles as last set
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -124,6 +126,21 @@ class LineTable(ScrollView, can_focus=True):
         self._labels = list(labels)
         self._lines.pop(HEADER, None)
         self.refresh(Region(0, 0, max(self.size.width, self._table_width), 1))
+
+    def set_titles(self, title: Text, subtitle: Text) -> None:
+        """The border's title and subtitle, where they changed; only their border line is repainted.
+
+        (Textual's ``border_title`` setter repaints the whole widget: with a bucket count in
+        the title, that was every line on every poll. Its conversion is done here the same way.)"""
+        top = -self.content_offset.y  # the border lines, in content coordinates
+        width, bottom = self.outer_size.width, top + self.outer_size.height - 1
+        for text, name, y in ((title, "_border_title", top), (subtitle, "_border_subtitle", bottom)):
+            markup = text.markup
+            if self._title_markup.get(name) == markup:
+                continue
+            self._title_markup[name] = markup
+            setattr(self, name, self.render_str(Content.from_rich_text(text)).expand_tabs(4).split()[0])
+            self.refresh(Region(-self.content_offset.x, y, width, 1))
 
     @property
     def row_count(self) -> int:
